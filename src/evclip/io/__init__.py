@@ -1,0 +1,155 @@
+"""Reading and writing event files in every common format.
+
+>>> from evclip.io import read_events
+>>> stream = read_events("recording.aedat4")          # doctest: +SKIP
+>>> stream.events["t"], stream.sensor_size, len(stream.frames)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from evclip.io.errors import EventFormatError
+from evclip.io.events import (
+    EVENT_DTYPE,
+    EventStream,
+    Frames,
+    check_events,
+    empty_events,
+    infer_sensor_size,
+    make_events,
+    sort_events,
+)
+from evclip.io.formats import FORMATS, FormatSpec, detect_format, get_format
+
+__all__ = [
+    "EVENT_DTYPE",
+    "FORMATS",
+    "EventFormatError",
+    "EventStream",
+    "FormatSpec",
+    "Frames",
+    "check_events",
+    "detect_format",
+    "empty_events",
+    "infer_sensor_size",
+    "iter_events",
+    "make_events",
+    "open_writer",
+    "read_events",
+    "sort_events",
+    "write_events",
+]
+
+DEFAULT_CHUNK_SIZE = 1_000_000
+
+
+def _finish(
+    stream: EventStream,
+    path: Path,
+    sensor_size: tuple[int, int] | None,
+    sort: bool,
+    previous_t: int | None = None,
+) -> EventStream:
+    if sensor_size is not None:
+        stream.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
+    if sort:
+        stream.events = sort_events(stream.events)
+    check_events(stream.events, stream.sensor_size, path=path, previous_t=previous_t)
+    stream.path = os.fspath(path)
+    return stream
+
+
+def read_events(
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    sensor_size: tuple[int, int] | None = None,
+    sort: bool = False,
+) -> EventStream:
+    """Read a whole event file.
+
+    Args:
+        path: the file.
+        format: force a format (see ``evclip.io.FORMATS``); detected from magic bytes or the
+            extension when None.
+        sensor_size: (width, height) overriding what the file declares; events outside it raise.
+        sort: sort events by time instead of rejecting unsorted files.
+
+    Returns:
+        An :class:`EventStream` with time-sorted events, the sensor size and any frames.
+
+    Raises:
+        EventFormatError: for a missing, truncated, corrupt or inconsistent file.
+    """
+    path = Path(path)
+    spec = get_format(format, path) if format else get_format(detect_format(path), path)
+    if not path.is_file():
+        raise EventFormatError(path, "no such file")
+    stream = spec.load().read(path, **({"kind": spec.name} if spec.module in _MULTI else {}))
+    return _finish(stream, path, sensor_size, sort)
+
+
+# modules that decode more than one format take the format name as ``kind``
+_MULTI = {"numpy_formats", "prophesee"}
+
+
+def iter_events(
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    sensor_size: tuple[int, int] | None = None,
+) -> Iterator[EventStream]:
+    """Read a file as a sequence of chunks of about ``chunk_size`` events, with bounded memory.
+
+    Every chunk is an :class:`EventStream` with the same sensor size; order is checked across
+    chunk boundaries. Formats without a streaming decoder are read whole and then sliced.
+
+    Raises:
+        EventFormatError: as :func:`read_events`, when the bad part is reached.
+    """
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    path = Path(path)
+    spec = get_format(format, path) if format else get_format(detect_format(path), path)
+    module = spec.load()
+    kwargs = {"kind": spec.name} if spec.module in _MULTI else {}
+    previous_t: int | None = None
+    if hasattr(module, "iter_chunks"):
+        chunks = module.iter_chunks(path, chunk_size, **kwargs)
+    else:
+        chunks = _slice_stream(module.read(path, **kwargs), chunk_size)
+    for chunk in chunks:
+        chunk = _finish(chunk, path, sensor_size, False, previous_t)
+        if len(chunk):
+            previous_t = int(chunk.events["t"][-1])
+        yield chunk
+
+
+def _slice_stream(stream: EventStream, chunk_size: int) -> Iterator[EventStream]:
+    n = len(stream)
+    for start in range(0, max(n, 1), chunk_size):
+        frames = stream.frames if start == 0 else Frames()
+        yield EventStream(stream.events[start : start + chunk_size], stream.sensor_size, frames)
+
+
+def open_writer(path: str | os.PathLike[str], sensor_size: tuple[int, int]):
+    """Open an appending writer for ``.npz`` or ``.h5``; see :mod:`evclip.io.writers`."""
+    from evclip.io.writers import open_writer as _open
+
+    return _open(path, sensor_size)
+
+
+def write_events(path: str | os.PathLike[str], stream: EventStream) -> None:
+    """Write a stream to ``.npz`` or ``.h5`` (chosen by extension), atomically.
+
+    The file is written to a temporary name beside ``path`` and renamed when complete, so an
+    interrupted write never leaves a half-written file under the final name.
+    """
+    with open_writer(path, stream.sensor_size) as writer:
+        writer.write(stream.events)
+        if len(stream.frames):
+            writer.write_frames(stream.frames)
