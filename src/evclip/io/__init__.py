@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from evclip.io.errors import EventFormatError
 from evclip.io.events import (
@@ -68,6 +69,7 @@ def read_events(
     *,
     sensor_size: tuple[int, int] | None = None,
     sort: bool = False,
+    **reader_options: Any,
 ) -> EventStream:
     """Read a whole event file.
 
@@ -77,6 +79,7 @@ def read_events(
             extension when None.
         sensor_size: (width, height) overriding what the file declares; events outside it raise.
         sort: sort events by time instead of rejecting unsorted files.
+        **reader_options: passed to the format's decoder (e.g. ``camera="dvs128"`` for AEDAT 2).
 
     Returns:
         An :class:`EventStream` with time-sorted events, the sensor size and any frames.
@@ -88,12 +91,16 @@ def read_events(
     spec = get_format(format, path) if format else get_format(detect_format(path), path)
     if not path.is_file():
         raise EventFormatError(path, "no such file")
-    stream = spec.load().read(path, **({"kind": spec.name} if spec.module in _MULTI else {}))
+    stream = spec.load().read(path, **_options(spec, reader_options))
     return _finish(stream, path, sensor_size, sort)
 
 
 # modules that decode more than one format take the format name as ``kind``
 _MULTI = {"numpy_formats", "prophesee"}
+
+
+def _options(spec: FormatSpec, reader_options: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": spec.name, **reader_options} if spec.module in _MULTI else reader_options
 
 
 def iter_events(
@@ -102,6 +109,7 @@ def iter_events(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     sensor_size: tuple[int, int] | None = None,
+    **reader_options: Any,
 ) -> Iterator[EventStream]:
     """Read a file as a sequence of chunks of about ``chunk_size`` events, with bounded memory.
 
@@ -116,7 +124,7 @@ def iter_events(
     path = Path(path)
     spec = get_format(format, path) if format else get_format(detect_format(path), path)
     module = spec.load()
-    kwargs = {"kind": spec.name} if spec.module in _MULTI else {}
+    kwargs = _options(spec, reader_options)
     previous_t: int | None = None
     if hasattr(module, "iter_chunks"):
         chunks = module.iter_chunks(path, chunk_size, **kwargs)
