@@ -1,0 +1,70 @@
+"""Readers for the published event-camera dataset layouts, all returning one sample format.
+
+>>> from evclip.datasets import get_dataset, class_names, readable
+>>> ds = get_dataset("hardvs", root="/data/HARDVS", split="train", num_frames=5)  # doctest: +SKIP
+>>> sample = ds[0]  # doctest: +SKIP
+>>> sample["events"].shape  # [T, 3, H, W] uint8  # doctest: +SKIP
+>>> readable(class_names("dvs_gesture")[3])
+'right arm clockwise'
+
+Registered names (``DATASETS.names()``): ``hardvs``, ``poker``, ``ncaltech101``, ``nmnist``,
+``nimagenet``, ``asl_dvs``, ``dvs_gesture``, ``folder``.
+"""
+
+from __future__ import annotations
+
+from evclip.datasets.asl_dvs import ASLDVS
+from evclip.datasets.base import (
+    DATASETS,
+    EventDataset,
+    SampleRef,
+    collate_samples,
+    get_dataset,
+)
+from evclip.datasets.dvs_gesture import DVSGesture, read_gesture_labels
+from evclip.datasets.errors import DatasetError, SampleError
+from evclip.datasets.folder import EventFolder
+from evclip.datasets.frames import sample_indices, segment_positions
+from evclip.datasets.hardvs import HARDVS, FrameFolderDataset
+from evclip.datasets.lists import read_split_file, stratified_split
+from evclip.datasets.names import (
+    class_names,
+    load_class_file,
+    nimagenet_wnids,
+    parse_hardvs_classes,
+    readable,
+)
+from evclip.datasets.ncaltech101 import NCaltech101, centre_events
+from evclip.datasets.nimagenet import NImageNet
+from evclip.datasets.nmnist import NMNIST
+from evclip.datasets.poker import PokerEvent
+
+__all__ = [
+    "ASLDVS",
+    "DATASETS",
+    "DVSGesture",
+    "DatasetError",
+    "EventDataset",
+    "EventFolder",
+    "FrameFolderDataset",
+    "HARDVS",
+    "NCaltech101",
+    "NImageNet",
+    "NMNIST",
+    "PokerEvent",
+    "SampleError",
+    "SampleRef",
+    "centre_events",
+    "class_names",
+    "collate_samples",
+    "get_dataset",
+    "load_class_file",
+    "nimagenet_wnids",
+    "parse_hardvs_classes",
+    "read_gesture_labels",
+    "read_split_file",
+    "readable",
+    "sample_indices",
+    "segment_positions",
+    "stratified_split",
+]

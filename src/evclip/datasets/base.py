@@ -1,0 +1,264 @@
+"""The one sample format shared by every dataset reader, the error policy, and the registry.
+
+Every reader is an :class:`EventDataset` whose ``__getitem__`` returns a dict:
+
+- ``"rgb"``: uint8 tensor [T, 3, H, W], only when the dataset has RGB frames (and they are asked
+  for);
+- ``"events"``: uint8 tensor [T, 3, H, W], event images made by the chosen representation, or
+  the event PNGs the dataset ships;
+- ``"stream"``: the :class:`~evclip.io.EventStream`, only with ``representation=None``;
+- ``"label"`` (int), ``"class_name"`` (str), ``"path"`` (str).
+
+T frames are taken in temporal order (see :mod:`evclip.datasets.frames`): segment centres when
+evaluating, a seeded random point in each segment when training. The random offsets depend only
+on (seed, epoch, index), so they are the same with any number of DataLoader workers.
+
+Error policy: ``on_error="raise"`` raises :class:`SampleError` naming the sample's path;
+``on_error="skip"`` warns once per bad sample, returns the next valid one (so batches keep their
+size) and counts the skip; :meth:`EventDataset.skip_summary` and
+:meth:`EventDataset.report_skips` tell what was skipped. With DataLoader workers each worker
+keeps its own count (the warnings still reach the console).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from evclip.datasets.errors import DatasetError, SampleError
+from evclip.datasets.frames import stream_event_images, to_tensor
+from evclip.io import EventStream
+from evclip.registry import Registry
+
+DATASETS: Registry[Callable[..., EventDataset]] = Registry("dataset")
+
+# what a missing or corrupt sample file raises (EventFormatError and DatasetError are ValueErrors)
+LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+
+
+def get_dataset(name: str, **kwargs: Any) -> EventDataset:
+    """Build a registered dataset: ``get_dataset("hardvs", root=..., split="train")``."""
+    return DATASETS.get(name)(**kwargs)
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """Where one sample lives; built when the index is built, without opening the sample.
+
+    Attributes:
+        path: the file or folder that holds the sample.
+        label: 0-based class index.
+        meta: reader-specific details (a paired image, a time interval, ...).
+    """
+
+    path: str
+    label: int
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+class EventDataset(Dataset):
+    """Base class of the dataset readers; subclasses build ``samples`` and implement ``_load``.
+
+    Args:
+        root: the dataset folder.
+        split: the split name, used for the default of ``train``.
+        samples: one :class:`SampleRef` per sample.
+        class_names: names indexed by label.
+        num_frames: T, frames per sample.
+        representation: event-image mode for :func:`evclip.representations.event_images`
+            (for example ``"eclip_rgb"``); None returns the raw ``"stream"`` instead.
+        slicing: ``"time"``, ``"count"`` or ``"afe"``: how a stream is cut into T windows.
+        events_per_window: window length for ``slicing="count"``.
+        image_size: (H, W) to resize every frame to; None keeps the stored size.
+        train: random frame offsets (True) or segment centres (False); default
+            ``split == "train"``.
+        seed: seed of the training offsets.
+        transform: callable applied to the finished sample dict.
+        on_error: ``"raise"`` or ``"skip"``.
+    """
+
+    has_rgb: bool = False
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str,
+        samples: Sequence[SampleRef],
+        class_names: Sequence[str],
+        *,
+        num_frames: int = 8,
+        representation: str | None = "eclip_rgb",
+        slicing: str = "time",
+        events_per_window: int | None = None,
+        image_size: tuple[int, int] | None = None,
+        train: bool | None = None,
+        seed: int = 0,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+        on_error: str = "raise",
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+        if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
+            raise ValueError(f"image_size must be (height, width), got {image_size!r}")
+        self.root = os.fspath(root)
+        self.split = split
+        self.samples = list(samples)
+        self.class_names = list(class_names)
+        self.num_frames = int(num_frames)
+        self.representation = representation
+        self.slicing = slicing
+        self.events_per_window = events_per_window
+        self.image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+        self.train = split == "train" if train is None else bool(train)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.transform = transform
+        self.on_error = on_error
+        self._bad: dict[int, str] = {}
+        self._skip_counts: Counter[str] = Counter()
+        for ref in self.samples:
+            if not 0 <= ref.label < len(self.class_names):
+                raise DatasetError(ref.path, f"label {ref.label} has no class name")
+
+    # -- subclass hook -------------------------------------------------------------------------
+    def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
+        """Return numpy frames: ``"rgb"``/``"events"`` uint8 [T, H, W, 3] and/or ``"stream"``."""
+        raise NotImplementedError
+
+    def _render(self, stream: EventStream) -> dict[str, Any]:
+        """``{"stream": ...}`` with ``representation=None``, else ``{"events": [T, H, W, 3]}``."""
+        if self.representation is None:
+            return {"stream": stream}
+        images = stream_event_images(
+            stream,
+            self.num_frames,
+            self.representation,
+            slicing=self.slicing,
+            events_per_window=self.events_per_window,
+        )
+        return {"events": images}
+
+    # -- public API ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> list[int]:
+        """Label of every sample, in index order (for samplers and class counts)."""
+        return [ref.label for ref in self.samples]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the training frame offsets from one epoch to the next."""
+        self.epoch = int(epoch)
+
+    def load(self, index: int) -> dict[str, Any]:
+        """Load sample ``index`` without the error policy (any error propagates)."""
+        ref = self.samples[index]
+        rng = np.random.default_rng((self.seed, self.epoch, index)) if self.train else None
+        raw = self._load(ref, rng)
+        sample: dict[str, Any] = {}
+        for key in ("rgb", "events"):
+            if raw.get(key) is not None:
+                sample[key] = to_tensor(raw[key], self.image_size)
+        if raw.get("stream") is not None:
+            sample["stream"] = raw["stream"]
+        sample["label"] = int(ref.label)
+        sample["class_name"] = self.class_names[ref.label]
+        sample["path"] = ref.path
+        return sample
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        n = len(self.samples)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} samples")
+        index %= n
+        for attempt in range(n):
+            i = (index + attempt) % n
+            if i in self._bad:
+                self._skip_counts[self.samples[i].path] += 1
+                continue
+            try:
+                sample = self.load(i)
+            except LOAD_ERRORS as err:
+                if self.on_error == "raise":
+                    raise SampleError(self.samples[i].path, str(err), i) from err
+                self._record_skip(i, err)
+                continue
+            return self.transform(sample) if self.transform is not None else sample
+        raise DatasetError(self.root, f"all {n} samples failed to load: {self.skip_summary()}")
+
+    def _record_skip(self, index: int, err: BaseException) -> None:
+        path = self.samples[index].path
+        self._bad[index] = f"{type(err).__name__}: {err}"
+        self._skip_counts[path] += 1
+        warnings.warn(f"skipping sample {index} ({path}): {err}", RuntimeWarning, stacklevel=3)
+
+    @property
+    def num_skipped(self) -> int:
+        """How many requests were answered with another sample because theirs was bad."""
+        return sum(self._skip_counts.values())
+
+    def skip_summary(self) -> dict[str, str]:
+        """{path: reason} of every sample found bad so far (in this process)."""
+        return {self.samples[i].path: reason for i, reason in sorted(self._bad.items())}
+
+    def report_skips(self, file: TextIO | None = None) -> int:
+        """Print what was skipped (nothing when nothing was); returns the number of bad samples."""
+        summary = self.skip_summary()
+        if summary:
+            out = file if file is not None else sys.stderr
+            name = type(self).__name__
+            print(
+                f"{name}: {len(summary)} bad sample(s), {self.num_skipped} request(s) skipped",
+                file=out,
+            )
+            for path, reason in summary.items():
+                print(f"  {path}: {reason}", file=out)
+        return len(summary)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(root={self.root!r}, split={self.split!r}, "
+            f"samples={len(self)}, classes={len(self.class_names)}, num_frames={self.num_frames}, "
+            f"representation={self.representation!r}, train={self.train})"
+        )
+
+
+def collate_samples(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """DataLoader ``collate_fn`` for sample dicts.
+
+    Tensors (``rgb``, ``events``) are stacked to [B, T, 3, H, W], labels become an int64 tensor
+    [B], everything else (``class_name``, ``path``, ``stream``) becomes a list.
+
+    Raises:
+        ValueError: when frames in the batch differ in size (pass ``image_size=``).
+    """
+    if not batch:
+        raise ValueError("cannot collate an empty batch")
+    out: dict[str, Any] = {}
+    for key in batch[0]:
+        values = [sample[key] for sample in batch]
+        if key == "label":
+            out[key] = torch.tensor(values, dtype=torch.int64)
+        elif isinstance(values[0], torch.Tensor):
+            shapes = {tuple(v.shape) for v in values}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"cannot stack {key!r} frames of shapes {sorted(shapes)}; pass image_size="
+                )
+            out[key] = torch.stack(values)
+        else:
+            out[key] = values
+    return out
