@@ -1,0 +1,180 @@
+"""``evclip simulate INPUT OUT``: events from an image (with a camera motion), a folder of frames
+or a video, written to .npz or .h5 with a JSON summary on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from evclip.io import EventStream, open_writer, write_events
+from evclip.simulate import MOTIONS, EventSimulator, SimulatorConfig, simulate_image
+from evclip.simulate.synthesize import IMAGE_EXTENSIONS, load_image
+
+
+def add_simulator_options(parser: argparse.ArgumentParser) -> None:
+    """Options of :class:`~evclip.simulate.SimulatorConfig`, shared with ``evclip synthesize``."""
+    d = SimulatorConfig()
+    group = parser.add_argument_group("sensor model")
+    group.add_argument("--pos-threshold", type=float, default=d.pos_threshold)
+    group.add_argument("--neg-threshold", type=float, default=d.neg_threshold)
+    group.add_argument("--threshold-sigma", type=float, default=d.threshold_sigma)
+    group.add_argument("--refractory-us", type=int, default=d.refractory_us)
+    group.add_argument("--leak-rate-hz", type=float, default=d.leak_rate_hz)
+    group.add_argument("--shot-noise-rate-hz", type=float, default=d.shot_noise_rate_hz)
+    group.add_argument("--hot-pixel-fraction", type=float, default=d.hot_pixel_fraction)
+    group.add_argument("--log-eps", type=float, default=d.log_eps)
+    group.add_argument("--cutoff-hz", type=float, default=d.cutoff_hz)
+    group.add_argument("--seed", type=int, default=d.seed)
+
+
+def add_motion_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the camera motion over a still image."""
+    group = parser.add_argument_group("camera motion (still images)")
+    group.add_argument("--motion", choices=MOTIONS, default="saccade")
+    group.add_argument("--n-frames", type=int, default=None, help="frames of the motion")
+    group.add_argument("--duration-us", type=int, default=300_000, help="length of the motion")
+    group.add_argument(
+        "--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+        help="sensor size; the image is fitted inside it (default: the image's size)",
+    )  # fmt: skip
+
+
+def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
+    return SimulatorConfig(
+        pos_threshold=args.pos_threshold,
+        neg_threshold=args.neg_threshold,
+        threshold_sigma=args.threshold_sigma,
+        refractory_us=args.refractory_us,
+        leak_rate_hz=args.leak_rate_hz,
+        shot_noise_rate_hz=args.shot_noise_rate_hz,
+        hot_pixel_fraction=args.hot_pixel_fraction,
+        log_eps=args.log_eps,
+        cutoff_hz=args.cutoff_hz,
+        seed=args.seed,
+    )
+
+
+def _folder_frames(folder: Path, fps: float) -> Iterator[tuple[np.ndarray, int]]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ValueError(f"{folder}: no image files to read as frames")
+    shape = None
+    for i, path in enumerate(files):
+        frame = load_image(str(path))
+        if shape is not None and frame.shape != shape:
+            raise ValueError(f"{path}: frame of size {frame.shape} after frames of size {shape}")
+        shape = frame.shape
+        yield frame, round(i * 1e6 / fps)
+
+
+def _video_frames(path: Path, fps: float | None) -> Iterator[tuple[np.ndarray, int]]:
+    import imageio.v3 as iio
+
+    try:
+        meta = iio.immeta(path)
+        frames = iio.imiter(path)
+    except Exception as err:  # imageio raises many types for a format it has no plugin for
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"{path}: cannot read it as a video ({reason}); "
+            "an image, a folder of frames, or a video imageio can read (install imageio-ffmpeg "
+            "or av for mp4/avi) is needed"
+        ) from None
+    rate = fps or meta.get("fps")
+    if not rate:
+        raise ValueError(f"{path}: the video does not say its frame rate; pass --fps")
+    for i, frame in enumerate(frames):
+        yield frame, round(i * 1e6 / rate)
+
+
+def simulate_sequence(
+    frames: Iterator[tuple[np.ndarray, int]],
+    out: str,
+    config: SimulatorConfig,
+    *,
+    device: str | None = None,
+    progress: bool = True,
+) -> tuple[int, int, int, tuple[int, int]]:
+    """Stream frames through the simulator into ``out``; returns (frames, events, ON, size)."""
+    sim = EventSimulator(config, device=device)
+    first_frame, first_t = next(frames)
+    sim.step(first_frame, first_t)
+    height, width = first_frame.shape[:2]
+    n_frames, n_events, n_on = 1, 0, 0
+    with (
+        open_writer(out, (width, height)) as writer,
+        tqdm(unit="frame", disable=not progress, desc="simulate") as bar,
+    ):
+        for frame, t in frames:
+            events = sim.step(frame, t)
+            writer.write(events)
+            n_frames += 1
+            n_events += len(events)
+            n_on += int(events["p"].sum())
+            bar.update()
+    return n_frames, n_events, n_on, (width, height)
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    source = Path(args.input)
+    config = config_from_args(args)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    if source.is_file() and source.suffix.lower() in IMAGE_EXTENSIONS:
+        kind = "image"
+        stream: EventStream = simulate_image(
+            load_image(str(source)),
+            args.motion,
+            config,
+            sensor_size=tuple(args.sensor_size) if args.sensor_size else None,
+            n_frames=args.n_frames,
+            duration_us=args.duration_us,
+            device=args.device,
+        )
+        write_events(args.output, stream)
+        n_frames = args.n_frames  # None: the motion's default
+        n_events, n_on = len(stream), int(stream.events["p"].sum())
+        size = stream.sensor_size
+    else:
+        kind = "frames" if source.is_dir() else "video"
+        frames = (
+            _folder_frames(source, args.fps or 30.0)
+            if source.is_dir()
+            else _video_frames(source, args.fps)
+        )
+        n_frames, n_events, n_on, size = simulate_sequence(
+            frames, args.output, config, device=args.device, progress=not args.quiet
+        )
+    summary = {
+        "input": str(source),
+        "output": args.output,
+        "kind": kind,
+        "frames": n_frames,
+        "events": n_events,
+        "on_fraction": n_on / n_events if n_events else None,
+        "sensor_size": list(size),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate", help="simulate events from an image, a folder of frames or a video"
+    )
+    parser.add_argument("input", help="an image, a folder of frames (sorted by name) or a video")
+    parser.add_argument("output", help="target event file, .npz or .h5")
+    parser.add_argument("--fps", type=float, default=None, help="frame rate of frames/videos")
+    parser.add_argument("--device", default=None, help="torch device, e.g. cuda (default: cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_motion_options(parser)
+    add_simulator_options(parser)
+    parser.set_defaults(func=run)
