@@ -5,6 +5,7 @@ Every layout is written as a tiny fixture tree in tmp_path, in the real file for
 
 from __future__ import annotations
 
+import importlib
 import io
 import struct
 
@@ -70,13 +71,6 @@ def write_aedat31(path, x, y, t, p) -> None:
         data = 1 | (int(pi) << 1) | (int(yi) << 2) | (int(xi) << 17)
         body += struct.pack("<II", data, int(ti))
     path.write_bytes(header + packet + bytes(body))
-
-
-def needs_representations() -> None:
-    """Skip until evclip.representations provides the event-image kernels."""
-    module = pytest.importorskip("evclip.representations")
-    if not hasattr(module, "event_images") or not hasattr(module, "event_image"):
-        pytest.skip("evclip.representations has no event_images/event_image yet")
 
 
 def random_events(rng, n, width, height, t_max=100_000):
@@ -301,7 +295,6 @@ def test_skip_policy_reports_corrupt_sample(hardvs_root, capsys):
 
 
 def test_hardvs_npz_at_both_depths_raw_stream(tmp_path):
-    pytest.importorskip("evclip.io.numpy_formats")
     root = tmp_path / "HARDVS"
     rng = np.random.default_rng(0)
     shallow = root / "action_001" / "s1.npz"
@@ -326,8 +319,6 @@ def test_hardvs_npz_at_both_depths_raw_stream(tmp_path):
 
 
 def test_hardvs_npz_event_images(tmp_path):
-    pytest.importorskip("evclip.io.numpy_formats")
-    needs_representations()
     root = tmp_path / "H"
     (root / "action_001").mkdir(parents=True)
     x, y, t, p = random_events(np.random.default_rng(1), 400, 346, 260)
@@ -354,8 +345,7 @@ def test_poker_labels_are_positions_not_names(tmp_path):
 
 
 def test_poker_aedat4_events_only(tmp_path):
-    faery = pytest.importorskip("faery")
-    pytest.importorskip("evclip.io.aedat4")
+    faery = importlib.import_module("faery")
     root = tmp_path / "Poker"
     (root / "action_Poker001").mkdir(parents=True)
     x, y, t, p = random_events(np.random.default_rng(2), 300, 346, 260)
@@ -372,7 +362,6 @@ def test_poker_aedat4_events_only(tmp_path):
 
 
 def test_poker_aedat4_aligns_event_images_to_aps_frames(tmp_path, monkeypatch):
-    needs_representations()
     import evclip.datasets.hardvs as hardvs_module
 
     root = tmp_path / "Poker"
@@ -411,7 +400,6 @@ def test_centre_events_pads_both_sides_and_keeps_input():
 
 
 def test_ncaltech101_eventbind_list_pairs_bin_and_jpg(tmp_path):
-    pytest.importorskip("evclip.io.nmnist_bin")
     root = tmp_path / "nc"
     write_bin(
         root / "N_Caltech101/ant/image_0001.bin", [0, 99, 50], [0, 59, 30], [1, 5, 70000], [1, 0, 1]
@@ -452,7 +440,6 @@ def test_ncaltech101_bin_folders_seeded_split(tmp_path):
 
 
 def test_nmnist_reads_bin_with_fixed_sensor(tmp_path):
-    pytest.importorskip("evclip.io.nmnist_bin")
     root = tmp_path / "nmnist"
     write_bin(root / "Train/3/00001.bin", [0, 33, 5], [2, 33, 7], [10, 20, 300000], [0, 1, 1])
     write_bin(root / "Train/7/00002.bin", [1], [1], [5], [1])
@@ -478,7 +465,6 @@ def write_nimagenet_npz(path, rng, n=40) -> None:
 
 
 def test_nimagenet_list_reroot_labels_and_variants(tmp_path):
-    pytest.importorskip("evclip.io.numpy_formats")
     rng = np.random.default_rng(4)
     root = tmp_path / "nin"
     write_nimagenet_npz(root / "extracted_train/n01443537/n01443537_1.npz", rng)
@@ -506,8 +492,7 @@ def test_nimagenet_list_reroot_labels_and_variants(tmp_path):
 
 
 def test_asl_dvs_mat_split_and_flip(tmp_path):
-    scipy_io = pytest.importorskip("scipy.io")
-    pytest.importorskip("evclip.io.matlab")
+    scipy_io = importlib.import_module("scipy.io")
     root = tmp_path / "asl"
     for letter in ("a", "y"):
         (root / letter).mkdir(parents=True)
@@ -534,7 +519,6 @@ def test_asl_dvs_mat_split_and_flip(tmp_path):
 
 
 def test_dvs_gesture_one_sample_per_interval(tmp_path):
-    pytest.importorskip("evclip.io.aedat3")
     root = tmp_path / "DvsGesture"
     root.mkdir()
     t = np.arange(0, 3000, 10)
@@ -569,7 +553,6 @@ def test_dvs_gesture_one_sample_per_interval(tmp_path):
 
 
 def test_generic_folder_frames_and_event_file(tmp_path):
-    pytest.importorskip("evclip.io.numpy_formats")
     root = tmp_path / "mine"
     rng = np.random.default_rng(5)
     for cls, sample in (("cat", "s1"), ("dog", "s2")):
@@ -592,7 +575,6 @@ def test_generic_folder_frames_and_event_file(tmp_path):
 
 
 def test_corrupt_event_file_is_reported_with_its_path(tmp_path):
-    pytest.importorskip("evclip.io.nmnist_bin")
     root = tmp_path / "nmnist"
     write_bin(root / "Train/1/good.bin", [1], [1], [5], [1])
     (root / "Train/1/bad.bin").write_bytes(b"\x01\x02\x03")  # not a whole 5-byte record

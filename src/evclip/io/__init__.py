@@ -144,11 +144,14 @@ def _slice_stream(stream: EventStream, chunk_size: int) -> Iterator[EventStream]
         yield EventStream(stream.events[start : start + chunk_size], stream.sensor_size, frames)
 
 
-def open_writer(path: str | os.PathLike[str], sensor_size: tuple[int, int]):
-    """Open an appending writer for ``.npz`` or ``.h5``; see :mod:`evclip.io.writers`."""
+def open_writer(path: str | os.PathLike[str], sensor_size: tuple[int, int], **options: Any):
+    """Open an appending, atomic writer for ``.npz`` or ``.h5``; see :mod:`evclip.io.writers`.
+
+    ``options`` go to the writer, e.g. ``compress=True`` for a deflated ``.npz``.
+    """
     from evclip.io.writers import open_writer as _open
 
-    return _open(path, sensor_size)
+    return _open(path, sensor_size, **options)
 
 
 def write_events(path: str | os.PathLike[str], stream: EventStream) -> None:

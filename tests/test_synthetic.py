@@ -1,0 +1,316 @@
+"""Tests of evclip's synthetic RGB + event benchmark: kernels, plan, build, layout, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evclip.datasets import synthetic_render as world
+from evclip.datasets.synthetic import SyntheticConfig, class_caption
+from evclip.datasets.synthetic_layout import SPLITS, choose_heldout, fewshot_lists, plan_samples
+
+SMALL = SyntheticConfig.small()
+
+
+# ---------------------------------------------------------------- kernels
+
+
+@pytest.mark.parametrize("hue", sorted(world.COLOUR_HUES))
+def test_colours_are_isoluminant_and_in_range(hue):
+    colour = world.isoluminant_colour(hue, 128.0)
+    assert world.rgb_to_luma(colour) == pytest.approx(128.0, abs=1e-9)
+    assert colour.min() >= 0 and colour.max() <= 255
+    assert colour.max() - colour.min() > 100  # really coloured, not grey
+
+
+def test_unknown_colour_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown colour 'mauve'"):
+        world.isoluminant_colour("mauve", 128.0)
+
+
+def test_digit_mask_shape_range_and_ink():
+    mask = world.digit_mask(world.digit_instance(3, 0), 30)
+    assert mask.shape == (30, 30)
+    assert mask.min() == 0.0 and mask.max() == 1.0
+    assert 0.1 < (mask > 0.5).mean() < 0.6
+
+
+def test_place_mask_keeps_mass_and_moves_subpixel():
+    rng = np.random.default_rng(0)
+    mask = rng.random((7, 5))
+    mask_copy = mask.copy()
+    canvas = world.place_mask(mask, (20.3, 15.6), (40, 40))
+    np.testing.assert_array_equal(mask, mask_copy)  # input unchanged
+    assert canvas.sum() == pytest.approx(mask.sum())
+    ys, xs = np.mgrid[:40, :40]
+    com = (xs * canvas).sum() / canvas.sum(), (ys * canvas).sum() / canvas.sum()
+    m_ys, m_xs = np.mgrid[:7, :5]
+    own = (m_xs * mask).sum() / mask.sum() - 2, (m_ys * mask).sum() / mask.sum() - 3
+    assert com == pytest.approx((20.3 + own[0], 15.6 + own[1]), abs=1e-9)
+    assert world.place_mask(mask, (-50.0, -50.0), (40, 40)).sum() == 0  # fully outside
+
+
+def _clip(colour: str, n_subframes: int = 20, contrast: float = 20.0):
+    rng = np.random.default_rng(1)
+    mask = world.digit_mask(world.digit_instance(7, 2), 24)
+    background = world.background_crop("brick", (48, 48), rng, mean=50.0, contrast=contrast)
+    geometry = world.ClipGeometry((4.0, 24.0), (60.0, 0.0))
+    colour_rgb = world.isoluminant_colour(colour, 128.0)
+    return world.render_clip(mask, colour_rgb, background, geometry, n_subframes)
+
+
+def test_luma_video_has_no_colour_information():
+    red_rgb, red_luma = _clip("red")
+    green_rgb, green_luma = _clip("green")
+    assert np.abs(red_rgb - green_rgb).max() > 100  # the RGB frames differ a lot...
+    np.testing.assert_array_equal(red_luma, green_luma)  # ...the simulator's input not at all
+    np.testing.assert_allclose(world.rgb_to_luma(red_rgb), red_luma, atol=1e-3)
+
+
+def test_motion_blur_lowers_sharpness():
+    rgb, _ = _clip("blue", n_subframes=20, contrast=0.0)  # flat background: only the digit
+    linear = rgb / 255.0
+    blurred = world.expose_frames(linear, n_frames=5, duty_cycle=1.0)
+    assert blurred.shape == (5, 48, 48, 3)
+    for i in (1, 2):  # frames where the digit is inside the image
+        assert world.sharpness(blurred[i]) < 0.5 * world.sharpness(linear[4 * i + 2])
+    with pytest.raises(ValueError, match="do not split"):
+        world.expose_frames(linear, n_frames=3, duty_cycle=1.0)
+
+
+def test_camera_dark_bright_noise():
+    rgb, _ = _clip("red")
+    normal = world.CameraModel(n_frames=5, light=1.0)
+    dark = replace(normal, light=0.05, gain=8.0)
+    bright = replace(normal, light=5.0)
+    out = {
+        name: world.capture_rgb(rgb, cam, np.random.default_rng(0))
+        for name, cam in (("normal", normal), ("dark", dark), ("bright", bright))
+    }
+    assert all(o.shape == (5, 48, 48, 3) and o.dtype == np.uint8 for o in out.values())
+    assert (out["bright"] == 255).mean() > 0.02 > (out["normal"] == 255).mean()  # clipping
+    assert out["bright"].mean() > 1.5 * out["normal"].mean()
+    assert out["dark"].mean() < out["normal"].mean()
+    noise = {k: np.abs(np.diff(v.astype(float), axis=2)).mean() for k, v in out.items()}
+    assert noise["dark"] > 2 * noise["normal"]  # low light: amplified shot and read noise
+    again = world.capture_rgb(rgb, normal, np.random.default_rng(0))
+    np.testing.assert_array_equal(again, out["normal"])
+
+
+# ---------------------------------------------------------------- plan and splits
+
+
+def test_class_captions():
+    assert class_caption("red", 7, "left") == "a red seven moving left"
+    names = SMALL.class_names()
+    assert len(names) == len(set(names)) == 12
+    assert names[0] == "a red one moving left"
+    full = SyntheticConfig.full().class_names()
+    assert len(full) == 60 and "a blue four moving up" in full
+
+
+def test_plan_heldout_combos_absent_from_train():
+    plan = plan_samples(SMALL, 0, world.digit_instance_counts())
+    combos = SMALL.class_combos()
+    labels = {split: {s.label for s in plan.samples if s.split == split} for split in SPLITS}
+    assert len(plan.heldout) == SMALL.n_heldout
+    assert labels["zeroshot"] == set(plan.heldout)
+    assert not labels["train"] & plan.heldout and not labels["test"] & plan.heldout
+    seen = [combos[i] for i in labels["train"]]
+    for label in plan.heldout:  # every part of a held-out class is seen in training
+        for j in range(3):
+            assert any(c[j] == combos[label][j] for c in seen)
+    assert [s.index for s in plan.samples] == list(range(len(plan.samples)))
+    assert len(plan.samples) == 10 * (4 + 2) + 2 * 2
+
+
+def test_plan_is_seeded_and_handwriting_is_split():
+    counts = world.digit_instance_counts()
+    a, b = plan_samples(SMALL, 3, counts), plan_samples(SMALL, 3, counts)
+    assert a.samples == b.samples and a.heldout == b.heldout
+    assert plan_samples(SMALL, 4, counts).samples != a.samples
+    train = {(s.digit, s.instance) for s in a.samples if s.split == "train"}
+    other = {(s.digit, s.instance) for s in a.samples if s.split != "train"}
+    assert not train & other
+
+
+def test_heldout_impossible_is_a_clear_error():
+    config = replace(SMALL, colours=("red",), digits=(1,), n_heldout=2)
+    with pytest.raises(ValueError, match="cannot hold out 2"):
+        choose_heldout(config, np.random.default_rng(0))
+
+
+def test_fewshot_lists_have_k_per_class_and_nest():
+    config = replace(SMALL, train_per_class=6)
+    plan = plan_samples(config, 0, world.digit_instance_counts())
+    lists = fewshot_lists(plan, (1, 2, 5), draw=0, seed=0)
+    seen = {s.label for s in plan.samples if s.split == "train"}
+    for k, chosen in lists.items():
+        assert all(s.split == "train" for s in chosen)
+        per_class = {label: sum(s.label == label for s in chosen) for label in seen}
+        assert set(per_class.values()) == {k}
+    assert set(lists[1]) <= set(lists[2]) <= set(lists[5])
+    assert fewshot_lists(plan, (2,), draw=1, seed=0)[2] != lists[2]
+    with pytest.raises(ValueError, match="7-shot"):
+        fewshot_lists(plan, (7,), draw=0, seed=0)
+
+
+# ---------------------------------------------------------------- the build
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory):
+    from evclip.datasets.synthetic import build_synthetic_benchmark
+
+    root = tmp_path_factory.mktemp("synth") / "small"
+    started = time.perf_counter()
+    manifest = build_synthetic_benchmark(root, size="small", seed=0, progress=False)
+    seconds = time.perf_counter() - started
+    print(f"small build: {seconds:.2f} s")
+    return root, manifest
+
+
+def _read_split(root: Path, split: str) -> list[tuple[str, int, int]]:
+    rows = []
+    for line in (root / f"{split}_label.txt").read_text().splitlines():
+        path, n_frames, label = line.split()
+        rows.append((path, int(n_frames), int(label)))
+    return rows
+
+
+def test_build_layout_matches_hardvs(small_build):
+    root, manifest = small_build
+    names = (root / "classnames.txt").read_text().splitlines()
+    assert names == SMALL.class_names() == manifest["classes"]
+    total = 0
+    for split in SPLITS:
+        rows = _read_split(root, split)
+        assert len(rows) == manifest["counts"][split] > 0
+        total += len(rows)
+        for path, n_frames, label in rows:
+            class_dir, sample = path.split("/")
+            assert class_dir == f"action_{label + 1:03d}" and n_frames == SMALL.n_frames
+            folder = root / path
+            for kind in ("aps", "dvs"):
+                pngs = sorted((folder / f"{sample}_{kind}").iterdir())
+                assert [p.name for p in pngs] == [f"{i:08d}.png" for i in range(n_frames)]
+            assert (folder / f"{sample}.npz").is_file()
+    assert total == 64
+    assert not list(root.rglob(".tmp-*"))
+    zeroshot = {label for _, _, label in _read_split(root, "zeroshot")}
+    train = {label for _, _, label in _read_split(root, "train")}
+    assert zeroshot == set(manifest["heldout_labels"]) and not zeroshot & train
+    assert json.loads((root / "manifest.json").read_text())["complete"] is True
+
+
+def test_build_fewshot_files(small_build):
+    root, manifest = small_build
+    for k in SMALL.fewshot_k:
+        rows = _read_split(root, f"fewshot_{k}shot_s0")
+        labels = [label for _, _, label in rows]
+        assert sorted(set(labels)) == sorted(set(range(12)) - set(manifest["heldout_labels"]))
+        assert all(labels.count(label) == k for label in set(labels))
+        assert {r[0] for r in rows} <= {r[0] for r in _read_split(root, "train")}
+
+
+def test_build_captions(small_build):
+    from PIL import Image
+
+    root, _ = small_build
+    records = [json.loads(line) for line in (root / "captions.jsonl").read_text().splitlines()]
+    assert len(records) == SMALL.n_captions
+    for record in records:
+        assert record["colour"] in SMALL.colours and record["digit"] in SMALL.digits
+        assert record["colour"] in record["caption"]
+        assert world.DIGIT_WORDS[record["digit"]] in record["caption"]
+        image = np.asarray(Image.open(root / record["image"]))
+        assert image.shape == (SMALL.image_size, SMALL.image_size, 3)
+
+
+def test_build_events_and_frames(small_build):
+    from PIL import Image
+
+    from evclip.io import read_events
+
+    root, _ = small_build
+    path, _, _ = _read_split(root, "train")[0]
+    sample = path.split("/")[1]
+    stream = read_events(root / path / f"{sample}.npz")
+    assert len(stream) > 100
+    assert stream.sensor_size == (SMALL.image_size, SMALL.image_size)
+    assert stream.events["t"].min() >= 0 and stream.events["t"].max() < SMALL.duration_us
+    assert set(np.unique(stream.events["p"])) == {0, 1}
+    dvs = [np.asarray(Image.open(p)) for p in sorted((root / path / f"{sample}_dvs").iterdir())]
+    assert all(d.shape == (SMALL.image_size, SMALL.image_size, 3) for d in dvs)
+    assert len({d.tobytes() for d in dvs}) > 1  # event images change over time
+
+
+def test_rendered_rgb_is_degraded_and_events_colourless():
+    from evclip.datasets.synthetic import render_sample
+
+    plan = plan_samples(SMALL, 0, world.digit_instance_counts())
+    spec = plan.samples[0]
+    sample = render_sample(spec, SMALL, seed=0)
+    assert sample.rgb.shape == sample.clean.shape == (5, 48, 48, 3)
+    assert np.abs(sample.rgb.astype(float) - sample.clean).mean() > 5
+    other = "green" if spec.colour == "red" else "red"
+    recoloured = render_sample(replace(spec, colour=other), SMALL, seed=0)
+    np.testing.assert_array_equal(recoloured.stream.events, sample.stream.events)
+    np.testing.assert_array_equal(recoloured.event_images, sample.event_images)
+    assert np.abs(recoloured.clean.astype(int) - sample.clean).max() > 100
+
+
+def test_build_is_deterministic_and_resumes(small_build, tmp_path):
+    from evclip.datasets.synthetic import build_synthetic_benchmark
+
+    root, _ = small_build
+    copy = tmp_path / "again"
+    build_synthetic_benchmark(copy, size="small", seed=0, progress=False)
+    reference = _hashes(root)
+    assert _hashes(copy) == reference
+    victim = copy / _read_split(copy, "test")[0][0]
+    shutil.rmtree(victim)
+    (victim.parent / f".tmp-{victim.name}").mkdir()  # an interrupted earlier write
+    manifest = build_synthetic_benchmark(copy, size="small", seed=0, progress=False)
+    assert manifest["written_now"] == 1
+    assert _hashes(copy) == reference
+    with pytest.raises(ValueError, match="different seed"):
+        build_synthetic_benchmark(copy, size="small", seed=1, progress=False)
+
+
+def test_cli_synth_dataset(tmp_path, capsys):
+    from evclip.cli.main import main
+
+    out = tmp_path / "cli"
+    assert main(["synth-dataset", str(out), "--seed", "5", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["counts"]["train"] == 40 and summary["written_now"] == 64
+    assert (out / "manifest.json").is_file()
+    assert main(["synth-dataset", str(out), "--seed", "6", "--no-progress"]) == 2
+
+
+def test_hardvs_reader_reads_the_benchmark(small_build):
+    from evclip.datasets.synthetic import load_synthetic_benchmark
+
+    root, manifest = small_build
+    dataset = load_synthetic_benchmark(root, "test")
+    assert len(dataset) == manifest["counts"]["test"]
+    item = dataset[0]
+    _, _, label = _read_split(root, "test")[0]
+    assert item["label"] == label
+    assert item["class_name"] == SMALL.class_names()[label]
