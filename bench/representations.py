@@ -47,7 +47,7 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, objec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5_000_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args()
     from tonic.transforms import ToFrame
     from tonic.transforms import ToVoxelGrid as TonicVoxelGrid
