@@ -20,14 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from evclip.io._rust import call_decoder, iterate_decoder
 from evclip.io.errors import EventFormatError
 from evclip.io.events import EventStream, Frames, empty_events
 
 _INT64_MAX = np.iinfo(np.int64).max
-
-
-def _decoder_error(path: Path, error: Exception) -> EventFormatError:
-    return EventFormatError(path, f"AEDAT 4 decoder failed: {type(error).__name__}: {error}")
 
 
 def _open(path: Path) -> tuple[Any, dict[int, dict[str, Any]]]:
@@ -36,31 +33,12 @@ def _open(path: Path) -> tuple[Any, dict[int, dict[str, Any]]]:
         import aedat
     except ImportError as error:  # pragma: no cover - aedat is a dependency
         raise EventFormatError(path, "reading AEDAT 4 needs the 'aedat' package") from error
-    try:
-        decoder = aedat.Decoder(os.fspath(path))
-        streams = decoder.id_to_stream()
-    except Exception as error:
-        raise _decoder_error(path, error) from error
-    except BaseException as error:  # pyo3 turns Rust panics into a BaseException
-        if isinstance(error, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise _decoder_error(path, error) from error
-    return decoder, streams
+    decoder = call_decoder(path, "AEDAT 4", aedat.Decoder, os.fspath(path))
+    return decoder, call_decoder(path, "AEDAT 4", decoder.id_to_stream)
 
 
 def _packets(path: Path, decoder: Any) -> Iterator[dict[str, Any]]:
-    while True:
-        try:
-            packet = next(decoder)
-        except StopIteration:
-            return
-        except Exception as error:
-            raise _decoder_error(path, error) from error
-        except BaseException as error:  # pyo3 turns Rust panics into a BaseException
-            if isinstance(error, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise _decoder_error(path, error) from error
-        yield packet
+    return iterate_decoder(path, "AEDAT 4", decoder)
 
 
 def _first_stream(streams: dict[int, dict[str, Any]], kind: str) -> int | None:

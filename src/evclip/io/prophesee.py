@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from evclip.io._rust import call_decoder, iterate_decoder
 from evclip.io.aedat2 import unwrap_timestamps
 from evclip.io.errors import EventFormatError
 from evclip.io.events import EventStream, empty_events
@@ -224,10 +225,6 @@ def _evt2_events(path: Path, header: PropheseeHeader, chunk_size: int) -> Iterat
         yield events
 
 
-def _evt3_error(path: Path, error: Exception) -> EventFormatError:
-    return EventFormatError(path, f"EVT 3.0 decoder failed: {type(error).__name__}: {error}")
-
-
 def _convert_evt3(path: Path, decoded: Any) -> np.ndarray:
     t = np.asarray(decoded.timestamp)
     if t.size and int(t.max()) > _INT64_MAX:
@@ -246,32 +243,13 @@ def _evt3_events(path: Path, header: PropheseeHeader, chunk_size: int) -> Iterat
 
     # an EVT 3.0 word (2 bytes) yields at most 12 events, so this bounds a batch's event count
     batch_bytes = max(2 * chunk_size // 12, 1024)
-    batches = _evt3_call(path, evt3.decode_file_batches, os.fspath(path), batch_bytes=batch_bytes)
-    while True:
-        try:
-            decoded = next(batches)
-        except StopIteration:
-            return
-        except Exception as error:
-            raise _evt3_error(path, error) from error
-        except BaseException as error:  # pyo3 turns Rust panics into a BaseException
-            if isinstance(error, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise _evt3_error(path, error) from error
+    batches = call_decoder(
+        path, "EVT 3.0", evt3.decode_file_batches, os.fspath(path), batch_bytes=batch_bytes
+    )
+    for decoded in iterate_decoder(path, "EVT 3.0", batches):
         events = _convert_evt3(path, decoded)
         for start in range(0, len(events), chunk_size):
             yield events[start : start + chunk_size]
-
-
-def _evt3_call(path: Path, function: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return function(*args, **kwargs)
-    except Exception as error:
-        raise _evt3_error(path, error) from error
-    except BaseException as error:  # pyo3 turns Rust panics into a BaseException
-        if isinstance(error, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise _evt3_error(path, error) from error
 
 
 _DECODERS = {"dat": _dat_events, "evt2": _evt2_events, "evt3": _evt3_events}
