@@ -314,3 +314,15 @@ def test_hardvs_reader_reads_the_benchmark(small_build):
     _, _, label = _read_split(root, "test")[0]
     assert item["label"] == label
     assert item["class_name"] == SMALL.class_names()[label]
+
+
+def test_registry_serves_the_benchmark_zero_shot_split(small_build):
+    from evclip.datasets import get_dataset
+
+    root, manifest = small_build
+    dataset = get_dataset("synthetic", root=root, split="zeroshot", num_frames=3)
+    assert len(dataset) == manifest["counts"]["zeroshot"]
+    labels = {label for _, _, label in _read_split(root, "zeroshot")}
+    assert labels == set(manifest["heldout_labels"])
+    item = dataset[0]
+    assert item["events"].shape[0] == 3 and item["label"] in labels

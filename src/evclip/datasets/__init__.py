@@ -38,6 +38,7 @@ from evclip.datasets.ncaltech101 import NCaltech101, centre_events
 from evclip.datasets.nimagenet import NImageNet
 from evclip.datasets.nmnist import NMNIST
 from evclip.datasets.poker import PokerEvent
+from evclip.datasets.synthetic import build_synthetic_benchmark, load_synthetic_benchmark
 
 __all__ = [
     "ASLDVS",
@@ -52,6 +53,8 @@ __all__ = [
     "NImageNet",
     "NMNIST",
     "PokerEvent",
+    "build_synthetic_benchmark",
+    "load_synthetic_benchmark",
     "SampleError",
     "SampleRef",
     "centre_events",

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 
 from evclip.datasets import synthetic_render as world
+from evclip.datasets.base import DATASETS
+from evclip.datasets.hardvs import HARDVS
 from evclip.datasets.synthetic_layout import (
     SampleSpec,
     plan_samples,
@@ -369,6 +371,7 @@ def build_synthetic_benchmark(
     return manifest
 
 
+@DATASETS.register("synthetic")
 def load_synthetic_benchmark(root: str | os.PathLike[str], split: str = "train", **kwargs: Any):
     """The HARDVS reader pointed at a built benchmark, with its captions as class names.
 
@@ -378,8 +381,6 @@ def load_synthetic_benchmark(root: str | os.PathLike[str], split: str = "train",
             ``"fewshot_5shot_s0"`` (the file ``<split>_label.txt``).
         **kwargs: passed on to the HARDVS reader (frames, representation, image size...).
     """
-    from evclip.datasets.hardvs import HARDVS
-
     root = Path(root)
     names_path, manifest_path = root / "classnames.txt", root / "manifest.json"
     for path in (names_path, manifest_path):
