@@ -5,14 +5,19 @@
 The frames are a smooth random texture drifting diagonally by sub-pixel steps (1 kHz frames), the
 kind of input the simulator sees when synthesising data from images. The "matched" rows use equal
 thresholds (0.2) with no threshold spread, noise, leak, refractory period, low-pass filter or
-temporal upsampling on either side; the "default" rows use each library's own defaults. Event
-counts differ even when matched, because eventcv linearises sRGB and applies v2e's lin-log curve
-before differencing while evclip takes log(I + eps) of the frame values directly.
+temporal upsampling on either side, and evclip's ``intensity_curve="linlog"`` (sRGB linearised to
+light, then v2e's lin-log curve), which is eventcv's pixel; the event counts of the two should then
+agree. The "evclip log" row is evclip's own curve, log(I + eps) of the encoded frame values, at the
+same thresholds: about three times fewer events, since sRGB's gamma compresses contrast. The
+"default" rows use each library's own defaults.
 
-Threads: the simulator's frame-sized tensors are small (90 k pixels), so torch gains little from
-a second thread, and on a loaded machine OpenMP's spin-waiting threads make it many times slower
-(measured 0.07 s with 1 thread against 1.3 s with 2 on the shared 2-core box, 0.15 s with 2 and
-OMP_WAIT_POLICY=PASSIVE). Hence one thread by default; pass --threads to change it.
+Speed: on the CPU one video goes through numba kernels (evclip.simulate._kernels) after the
+torch arithmetic on whole frames; EVCLIP_NO_NUMBA=1 times the pure-torch path instead. Measured on
+the shared 2-core box (load ~0.6): matched 0.057 s against eventcv's 0.15-0.16 s, about 2.8x;
+the torch path takes 0.158 s. Most of the remaining time is per event (2.1 M of them): timing
+each crossing and the counting sort into (t, y, x) order. eventcv spreads its work over both cores
+with rayon; a 2-thread split of evclip's event kernel measured no faster, and torch threads
+(--threads) change little since the whole-frame torch work is small.
 """
 
 from __future__ import annotations
@@ -78,11 +83,13 @@ def main() -> None:
         "pos_thres": 0.2, "neg_thres": 0.2, "sigma_thres": 0.0, "refractory_us": 0,
         "cutoff_hz": 0.0, "leak_rate_hz": 0.0, "shot_noise_rate_hz": 0.0, "upsample": "off",
     }  # fmt: skip
+    matched = SimulatorConfig.ideal(intensity_curve="linlog")
     runs = {
-        "evclip matched": lambda: len(simulate_frames(frames, ts, SimulatorConfig.ideal())),
+        "evclip matched": lambda: len(simulate_frames(frames, ts, matched)),
         "eventcv matched": lambda: len(eventcv.simulate(frames, fps=fps, **matched_ecv)),
         "evclip default": lambda: len(simulate_frames(frames, ts, SimulatorConfig())),
         "eventcv default": lambda: len(eventcv.simulate(frames, fps=fps)),
+        "evclip log": lambda: len(simulate_frames(frames, ts, SimulatorConfig.ideal())),
     }
     results = {name: time_call(fn, args.repeats) for name, fn in runs.items()}
     size = f"{args.frames} frames of {args.width}x{args.height}, {args.threads} torch threads"
@@ -91,6 +98,8 @@ def main() -> None:
     for name, (seconds, count) in results.items():
         rate = count / seconds / 1e6
         print(f"{name:<18}{seconds:>10.4f}{args.frames / seconds:>12.1f}{count:>12,}{rate:>8.1f}")
+    count_ratio = results["evclip matched"][1] / results["eventcv matched"][1]
+    print(f"events at matched thresholds: evclip / eventcv = {count_ratio:.4f}")
     for kind in ("matched", "default"):
         ratio = results[f"eventcv {kind}"][0] / results[f"evclip {kind}"][0]
         print(f"speed-up of evclip over eventcv ({kind}): {ratio:.1f}x")

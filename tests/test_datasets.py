@@ -173,6 +173,7 @@ def test_registry_lists_every_reader():
         "nimagenet",
         "nmnist",
         "poker",
+        "synthetic",
     ]
     with pytest.raises(KeyError, match="unknown dataset"):
         get_dataset("nope")

@@ -408,3 +408,102 @@ def test_argsort_stable_matches_torch_stable_sort():
         assert torch.equal(argsort_stable(keys), torch.sort(keys, stable=True).indices)
     values = torch.tensor([0.0, 1.5, 0.0, -2.0])
     assert flatnonzero(values).tolist() == [1, 3]
+
+
+# --- lin-log curve, numba path, animated images -------------------------------------------
+
+
+def test_srgb_to_linear_and_lin_log_follow_their_definitions():
+    from evclip.simulate.functional import lin_log, srgb_to_linear
+
+    encoded = torch.tensor([0.0, 0.04, 0.5, 1.0])
+    expected = [0.0, 0.04 / 12.92, ((0.5 + 0.055) / 1.055) ** 2.4, 1.0]
+    assert torch.allclose(srgb_to_linear(encoded), torch.tensor(expected), atol=1e-6)
+    level = torch.tensor([0.0, 10.0, 20.0, 100.0]) / 255  # v2e: x ln(20) / 20 below 20, ln x above
+    curve = lin_log(level, 20 / 255)
+    want = [0.0, 10 * math.log(20) / 20, math.log(20), math.log(100)]
+    assert torch.allclose(curve, torch.tensor(want), atol=1e-5)
+    assert torch.equal(level, torch.tensor([0.0, 10.0, 20.0, 100.0]) / 255)  # input unchanged
+
+
+def test_linlog_matches_eventcv_event_counts():
+    eventcv = pytest.importorskip("eventcv")
+    rng = np.random.default_rng(5)
+    grey = rng.integers(0, 256, (6, 12, 16), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (6, 12, 16, 3), dtype=np.uint8)
+    matched = {
+        "pos_thres": 0.2, "neg_thres": 0.2, "sigma_thres": 0.0, "refractory_us": 0,
+        "cutoff_hz": 0.0, "leak_rate_hz": 0.0, "shot_noise_rate_hz": 0.0, "upsample": "off",
+    }  # fmt: skip
+    config = SimulatorConfig.ideal(intensity_curve="linlog")
+    ts = np.arange(6) * 1000
+    for frames in (grey, rgb):
+        theirs = eventcv.simulate(frames, fps=1000, **matched)
+        mine = simulate_frames(frames, ts, config)
+        assert abs(len(mine) - len(theirs)) <= 0.002 * len(theirs)
+    assert len(simulate_frames(grey, ts, IDEAL)) < 0.8 * len(mine)  # log of encoded values: fewer
+
+
+def test_config_rejects_unknown_curve_and_bad_linlog_threshold():
+    with pytest.raises(ValueError, match="intensity_curve"):
+        SimulatorConfig(intensity_curve="gamma")
+    with pytest.raises(ValueError, match="linlog_threshold"):
+        SimulatorConfig(linlog_threshold=0.5 / 255)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        IDEAL,
+        SimulatorConfig(seed=4),
+        SimulatorConfig(intensity_curve="linlog", shot_noise_rate_hz=3000.0, seed=2),
+        SimulatorConfig(hot_pixel_fraction=0.05, cutoff_hz=200.0, leak_rate_hz=4.0, seed=9),
+    ],
+)
+@pytest.mark.parametrize("as_float", [False, True])
+def test_numba_and_torch_paths_give_identical_events(monkeypatch, config, as_float):
+    from evclip.simulate import _kernels
+
+    if not _kernels.USE_NUMBA:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(11)
+    video = rng.integers(0, 256, (9, 13, 21), dtype=np.uint8)
+    frames = video.astype(np.float32) / 255 if as_float else video
+    ts = np.cumsum(rng.integers(1, 4000, 9))
+    fast = simulate_frames(frames, ts, config).events
+    monkeypatch.setattr(_kernels, "USE_NUMBA", False)
+    slow = simulate_frames(frames, ts, config).events
+    assert len(fast) > 100
+    np.testing.assert_array_equal(fast, slow)
+    check_events(fast, (21, 13))
+
+
+def test_numba_path_streaming_equals_whole_clip():
+    video = np.random.default_rng(3).integers(0, 256, (7, 10, 12), dtype=np.uint8)
+    config = SimulatorConfig(shot_noise_rate_hz=5000.0, seed=1)
+    ts = np.arange(7) * 700
+    sim = EventSimulator(config)
+    parts = [sim.step(frame, t) for frame, t in zip(video, ts, strict=True)]
+    np.testing.assert_array_equal(np.concatenate(parts), simulate_frames(video, ts, config).events)
+
+
+def test_uint8_above_max_intensity_still_raises():
+    video = np.full((3, 4, 4), 90, dtype=np.uint8)
+    video[1, 2, 2] = 120
+    with pytest.raises(ValueError, match="white level 100"):
+        simulate_frames(video, [0, 10, 20], SimulatorConfig(max_intensity=100))
+
+
+def test_cli_simulate_animated_gif_is_read_as_a_video(tmp_path, capsys):
+    frames = (_smooth_video(6) * 255).astype(np.uint8)
+    images = [Image.fromarray(frame) for frame in frames]
+    gif = tmp_path / "clip.gif"
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=20, loop=0)
+    out = tmp_path / "clip.npz"
+    assert main(["simulate", str(gif), str(out), "--quiet", "--intensity-curve", "linlog"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    stream = read_events(out)
+    assert summary["kind"] == "animation" and summary["frames"] == len(frames)
+    assert summary["events"] == len(stream) > 0
+    assert stream.sensor_size == (frames.shape[2], frames.shape[1])
+    assert stream.events["t"].max() <= 20_000 * (len(frames) - 1)  # the GIF's 20 ms per frame

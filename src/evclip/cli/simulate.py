@@ -29,6 +29,10 @@ def add_simulator_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--shot-noise-rate-hz", type=float, default=d.shot_noise_rate_hz)
     group.add_argument("--hot-pixel-fraction", type=float, default=d.hot_pixel_fraction)
     group.add_argument("--log-eps", type=float, default=d.log_eps)
+    group.add_argument(
+        "--intensity-curve", choices=("log", "linlog"), default=d.intensity_curve,
+        help="log of the frame values, or v2e's lin-log of linearised sRGB light",
+    )  # fmt: skip
     group.add_argument("--cutoff-hz", type=float, default=d.cutoff_hz)
     group.add_argument("--seed", type=int, default=d.seed)
 
@@ -55,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         shot_noise_rate_hz=args.shot_noise_rate_hz,
         hot_pixel_fraction=args.hot_pixel_fraction,
         log_eps=args.log_eps,
+        intensity_curve=args.intensity_curve,
         cutoff_hz=args.cutoff_hz,
         seed=args.seed,
     )
@@ -93,6 +98,30 @@ def _video_frames(path: Path, fps: float | None) -> Iterator[tuple[np.ndarray, i
         yield frame, round(i * 1e6 / rate)
 
 
+def _is_animated(path: Path) -> bool:
+    """Whether an image file holds more than one frame (an animated GIF, WebP or PNG)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) > 1
+    except OSError:
+        return False  # load_image reports unreadable files
+
+
+def _animated_frames(path: Path, fps: float | None) -> Iterator[tuple[np.ndarray, int]]:
+    """RGB frames of an animated image with their times: ``--fps`` if given, else the file's own
+    frame durations (a missing or zero duration counts as 100 ms, as browsers play it)."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as image:
+        t_ms = 0.0
+        for i, frame in enumerate(ImageSequence.Iterator(image)):
+            t_us = round(i * 1e6 / fps) if fps else round(t_ms * 1000)
+            yield np.asarray(frame.convert("RGB")), t_us
+            t_ms += frame.info.get("duration") or 100
+
+
 def simulate_sequence(
     frames: Iterator[tuple[np.ndarray, int]],
     out: str,
@@ -127,7 +156,14 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
-    if source.is_file() and source.suffix.lower() in IMAGE_EXTENSIONS:
+    still = source.is_file() and source.suffix.lower() in IMAGE_EXTENSIONS
+    if still and _is_animated(source):
+        kind = "animation"
+        n_frames, n_events, n_on, size = simulate_sequence(
+            _animated_frames(source, args.fps), args.output, config, device=args.device,
+            progress=not args.quiet,
+        )  # fmt: skip
+    elif still:
         kind = "image"
         stream: EventStream = simulate_image(
             load_image(str(source)),

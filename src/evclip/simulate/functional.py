@@ -12,7 +12,8 @@ import math
 import numpy as np
 import torch
 
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, on gamma-encoded values
+LINEAR_LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)  # ITU-R BT.709, on linear sRGB light
 
 
 def as_tensor(array: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -48,7 +49,11 @@ def argsort_stable(keys: torch.Tensor) -> torch.Tensor:
 
 
 def to_intensity(
-    frames: torch.Tensor, max_intensity: float | None = None, *, rgb: bool = False
+    frames: torch.Tensor,
+    max_intensity: float | None = None,
+    *,
+    rgb: bool = False,
+    linear_light: bool = False,
 ) -> torch.Tensor:
     """Scale frames to float32 intensities in [0, 1], converting RGB to luma.
 
@@ -56,6 +61,9 @@ def to_intensity(
         frames: [..., H, W] grey or, with ``rgb``, [..., H, W, 3] RGB; integer or float.
         max_intensity: the value of white; None means 255 for integers, 1.0 for floats.
         rgb: whether the last dimension holds R, G, B.
+        linear_light: read the values as sRGB-encoded and return linear light: every channel
+            goes through the sRGB transfer curve before the BT.709 luma of linear light is
+            taken. Without it, the BT.601 luma of the encoded values is returned.
 
     Raises:
         ValueError: for negative, non-finite or out-of-range values.
@@ -65,20 +73,47 @@ def to_intensity(
     integer = not frames.is_floating_point()
     white = max_intensity if max_intensity is not None else (255.0 if integer else 1.0)
     out = frames.to(torch.float32)
-    if rgb:
-        if out.shape[-1] != 3:
-            raise ValueError(f"RGB frames need a last dimension of 3, got shape {tuple(out.shape)}")
-        weights = torch.tensor(LUMA_WEIGHTS, dtype=torch.float32, device=out.device)
-        out = out @ weights  # [..., H, W]
+    if rgb and out.shape[-1] != 3:
+        raise ValueError(f"RGB frames need a last dimension of 3, got shape {tuple(out.shape)}")
+    if rgb and not linear_light:
+        out = out @ torch.tensor(LUMA_WEIGHTS, dtype=torch.float32, device=out.device)
     if not integer and not bool(torch.isfinite(out).all()):
         raise ValueError("frames hold non-finite values")
-    low, high = float(out.min()), float(out.max())
+    low, high = torch.aminmax(out)
+    low, high = float(low), float(high)
     if low < 0:
         raise ValueError(f"frames hold negative intensities (min {low})")
     if high > white * (1 + 1e-6):
         hint = " (float frames are read as [0, 1]; set max_intensity=255 for [0, 255])"
         raise ValueError(f"frames exceed the white level {white} (max {high}){hint}")
-    return out / white
+    out = out / white
+    if linear_light:
+        out = srgb_to_linear(out.clamp_(max=1.0))
+        if rgb:
+            weights = torch.tensor(LINEAR_LUMA_WEIGHTS, dtype=torch.float32, device=out.device)
+            out = out @ weights  # [..., H, W]
+    return out
+
+
+def srgb_to_linear(encoded: torch.Tensor) -> torch.Tensor:
+    """Linear light of sRGB-encoded values in [0, 1] (the IEC 61966-2-1 transfer curve)."""
+    low = encoded / 12.92
+    high = ((encoded + 0.055) / 1.055).pow_(2.4)
+    return torch.where(encoded <= 0.04045, low, high)
+
+
+def lin_log(intensity: torch.Tensor, threshold: float) -> torch.Tensor:
+    """v2e's lin-log curve of intensities in [0, 1], in v2e's units (8-bit levels).
+
+    With ``x = 255 * intensity`` and ``c = 255 * threshold`` this is ``ln(x)`` above ``c`` and
+    the straight line ``x * ln(c) / c`` from black up to it: continuous at ``c``, and free of the
+    huge log contrast that one quantisation step of a near-black pixel would otherwise have.
+    """
+    level = intensity * 255.0
+    cut = threshold * 255.0
+    dark = level <= cut
+    linear = level * (math.log(cut) / cut)
+    return torch.where(dark, linear, torch.log(level.clamp_(min=cut)))  # clamp: no log(0)
 
 
 def log_intensity(intensity: torch.Tensor, eps: float) -> torch.Tensor:

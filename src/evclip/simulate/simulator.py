@@ -15,13 +15,14 @@ seed only, not on the device or on which other videos share the batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from evclip.io.events import EVENT_DTYPE, EventStream
+from evclip.simulate import _kernels
 from evclip.simulate import functional as F
 from evclip.simulate.config import SimulatorConfig
 
@@ -97,6 +98,8 @@ class EventSimulator:
         self.device = torch.device(device) if device is not None else None
         self.seeds = list(seeds) if seeds is not None else None
         self._state: _PixelState | None = None
+        self._buffer: _kernels.EventBuffer | None = None  # where the numba path appends, if set
+        self._tables: tuple[np.ndarray, np.ndarray] | None = None  # see _frame_curve
 
     def reset(self) -> None:
         """Forget the reference levels; the next frame starts a new recording."""
@@ -119,14 +122,17 @@ class EventSimulator:
         frame_tensor = F.as_tensor(frame)
         if frame_tensor.dim() not in (2, 3):
             raise ValueError(f"a frame must be [H, W] or [H, W, 3], got {tuple(frame.shape)}")
-        intensity = self.intensity(frame_tensor[None], rgb=frame_tensor.dim() == 3)
-        columns = self.advance(intensity, torch.tensor([int(t_us)], dtype=torch.int64))
-        return columns_to_events(columns)
+        curve = self._frame_curve(frame_tensor[None], rgb=frame_tensor.dim() == 3)
+        events = self._advance(*curve, torch.tensor([int(t_us)], dtype=torch.int64))
+        return events if isinstance(events, np.ndarray) else columns_to_events(events)
 
     def intensity(self, frames: torch.Tensor, *, rgb: bool = False) -> torch.Tensor:
         """Frames [B, H, W] (or [B, H, W, 3] with ``rgb``) as float intensities on the device."""
         device = self.device if self.device is not None else frames.device
-        return F.to_intensity(frames.to(device), self.config.max_intensity, rgb=rgb)
+        linear_light = self.config.intensity_curve == "linlog"
+        return F.to_intensity(
+            frames.to(device), self.config.max_intensity, rgb=rgb, linear_light=linear_light
+        )
 
     def advance(self, intensity: torch.Tensor, t_us: torch.Tensor) -> EventColumns:
         """Feed one frame of every video of a batch.
@@ -138,8 +144,36 @@ class EventSimulator:
         Returns:
             The events fired since the previous frame, sorted by (batch, t, y, x), on the CPU.
         """
+        events = self._advance(intensity, self._pixel_curve(intensity), t_us)
+        return events_to_columns(events) if isinstance(events, np.ndarray) else events
+
+    def _frame_curve(self, frames: torch.Tensor, *, rgb: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(intensity, pixel curve), both float32 [B, H, W], of frames as :meth:`intensity` takes.
+
+        Grey uint8 frames on the CPU are looked up in 256-entry tables of the two, computed by
+        the same functions: one gather per frame instead of the arithmetic on every pixel.
+        """
+        on_cpu = frames.device.type == "cpu" and (self.device is None or self.device.type == "cpu")
+        if rgb or frames.dtype != torch.uint8 or not on_cpu:
+            intensity = self.intensity(frames, rgb=rgb)
+            return intensity, self._pixel_curve(intensity)
+        white = self.config.max_intensity
+        if white is not None and white < 255 and int(frames.max()) > white:
+            self.intensity(frames)  # raises the error for values above white
+        if self._tables is None:
+            top = 255 if white is None or white >= 255 else int(white)  # higher levels raise above
+            levels = self.intensity(torch.arange(256, dtype=torch.uint8).clamp_(max=top))
+            self._tables = (levels.numpy(), self._pixel_curve(levels).numpy())
+        values = frames.numpy()
+        looked_up = (torch.from_numpy(_kernels.lookup(table, values)) for table in self._tables)
+        return tuple(looked_up)  # type: ignore[return-value]
+
+    def _advance(
+        self, intensity: torch.Tensor, curve: torch.Tensor, t_us: torch.Tensor
+    ) -> EventColumns | np.ndarray:
+        """:meth:`advance` given the pixel curve too; numba-path events come as an array."""
         t_us = t_us.to("cpu", torch.int64)
-        log = F.log_intensity(intensity, self.config.log_eps).reshape(-1)  # [N]
+        log = curve.reshape(-1)  # [N]
         if self._state is None:
             self._state = self._initial_state(log, intensity.shape, t_us)
             return EventColumns.empty()
@@ -154,6 +188,12 @@ class EventSimulator:
         columns = self._fire(state, log, intensity.reshape(-1), dt_us)
         state.t = t_us
         return columns
+
+    def _pixel_curve(self, intensity: torch.Tensor) -> torch.Tensor:
+        """The (log-like) quantity each pixel differences, of intensities from :meth:`intensity`."""
+        if self.config.intensity_curve == "linlog":
+            return F.lin_log(intensity, self.config.linlog_threshold)
+        return F.log_intensity(intensity, self.config.log_eps)
 
     def _initial_state(
         self, log: torch.Tensor, shape: torch.Size, t_us: torch.Tensor
@@ -205,6 +245,8 @@ class EventSimulator:
             reference = reference - cfg.leak_rate_hz * dt_s * state.pos_threshold
         d0 = state.log - state.reference
         d1 = log - reference
+        if self._fast_path(state, d1):
+            return self._fire_fast(state, log, reference, d0, d1, dt_us, dt_s_video)
         pixel, fraction, on, change = F.crossing_events(
             d0, d1, state.pos_threshold, state.neg_threshold
         )
@@ -216,6 +258,44 @@ class EventSimulator:
             fraction = torch.cat([fraction, noise[1].to(device)])
             on = torch.cat([on, noise[2].to(device)])
         return self._order(state, pixel, fraction, on, dt_us, in_pixel_order=noise is None)
+
+    def _fast_path(self, state: _PixelState, d1: torch.Tensor) -> bool:
+        """Whether the numba kernel can do this step (one video on the CPU, no dead time)."""
+        return (
+            _kernels.USE_NUMBA
+            and state.shape[0] == 1
+            and d1.device.type == "cpu"
+            and self.config.refractory_us == 0
+        )
+
+    def _fire_fast(
+        self,
+        state: _PixelState,
+        log: torch.Tensor,
+        reference: torch.Tensor,
+        d0: torch.Tensor,
+        d1: torch.Tensor,
+        dt_us: torch.Tensor,
+        dt_s_video: torch.Tensor,
+    ) -> np.ndarray:
+        """:meth:`_fire` for one video on the CPU by the numba kernels: the same events, written
+        to the end of ``self._buffer`` (or a new array); returns the step's events."""
+        _, height, width = state.shape
+        dt, t0 = int(dt_us[0]), int(state.t[0])
+        thresholds = state.pos_threshold.numpy(), state.neg_threshold.numpy()
+        found = _kernels.crossings(d1.numpy(), *thresholds, width)
+        state.reference = reference + torch.from_numpy(found[0])
+        state.log = log
+        noise = self._noise(state, dt_s_video)
+        n_noise = 0 if noise is None else noise[0].numel()
+        buffer = self._buffer if self._buffer is not None else _kernels.EventBuffer()
+        begin = buffer.size
+        out = buffer.reserve(found[2] + n_noise)
+        _kernels.fill_events(out, begin, d0.numpy(), d1.numpy(), *thresholds, found, dt, t0)
+        block = out[begin : buffer.size]  # [E + noise], a view
+        if n_noise:
+            _kernels.merge_noise_events(block, found[2], noise, dt, t0, width, height)
+        return block
 
     def _order(
         self,
@@ -292,6 +372,21 @@ class EventSimulator:
         return tuple(torch.cat([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
 
 
+def events_to_columns(events: np.ndarray) -> EventColumns:
+    """Torch columns of events of one video (:data:`~evclip.io.EVENT_DTYPE`), batch index 0."""
+
+    def column(name: str) -> torch.Tensor:
+        return torch.from_numpy(events[name].astype(np.int64))
+
+    return EventColumns(
+        batch=torch.zeros(len(events), dtype=torch.int64),
+        x=column("x"),
+        y=column("y"),
+        t=column("t"),
+        on=torch.from_numpy(events["p"] > 0),
+    )
+
+
 def columns_to_events(columns: EventColumns) -> np.ndarray:
     """Events of :data:`~evclip.io.EVENT_DTYPE` from torch columns (the batch index is dropped)."""
     out = np.empty(len(columns), dtype=EVENT_DTYPE)
@@ -339,6 +434,29 @@ def _check_timestamps(timestamps_us: torch.Tensor, batch: int, n_frames: int) ->
     return ts
 
 
+_WHOLE_CLIP_VALUES = 2**24  # float clips up to this size are scaled and checked in one go
+
+
+def _curves(
+    sim: EventSimulator, videos: torch.Tensor, rgb: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(intensity, pixel curve) [B, H, W] of every frame of videos [B, T, H, W (, 3)].
+
+    Small grey float clips under the log curve are scaled and checked once rather than frame by
+    frame (the same values: a division is exact however it is batched, whereas the sRGB curve's
+    pow could round differently); the curve is still taken per frame, as :meth:`step` does.
+    """
+    whole = sim.config.intensity_curve == "log" and videos.numel() <= _WHOLE_CLIP_VALUES
+    if rgb or not videos.is_floating_point() or not whole:
+        for i in range(videos.shape[1]):
+            yield sim._frame_curve(videos[:, i], rgb=rgb)
+        return
+    intensity = sim.intensity(videos)  # [B, T, H, W]
+    for i in range(videos.shape[1]):
+        frame = intensity[:, i]
+        yield frame, sim._pixel_curve(frame)
+
+
 def simulate_batch(
     videos: torch.Tensor | np.ndarray,
     timestamps_us: torch.Tensor | np.ndarray,
@@ -369,10 +487,12 @@ def simulate_batch(
     batch, n_frames, height, width = videos.shape[:4]
     ts = _check_timestamps(F.as_tensor(timestamps_us), batch, n_frames)
     sim = EventSimulator(config, device=device, seeds=seeds)
-    parts = []
-    for i in range(n_frames):
-        parts.append(sim.advance(sim.intensity(videos[:, i], rgb=rgb), ts[:, i]))
-    per_video = _split_by_video(_concat(parts), batch)
+    sim._buffer = _kernels.EventBuffer(n_frames - 1)
+    parts = [sim._advance(*curve, ts[:, i]) for i, curve in enumerate(_curves(sim, videos, rgb))]
+    if any(isinstance(part, np.ndarray) for part in parts):  # the numba path filled the buffer
+        per_video = [sim._buffer.events()]
+    else:
+        per_video = _split_by_video(_concat(parts), batch)
     return [EventStream(events, (width, height)) for events in per_video]
 
 
