@@ -41,8 +41,11 @@ def test_info_prints_summary(npz_file, capsys):
     assert info["sensor_size"] == [40, 30]
     assert info["t_first_us"] == int(stream.events["t"][0])
     assert info["duration_us"] == stream.duration
+    assert info["t_last_us"] == int(stream.events["t"][-1])
     assert info["on_fraction"] == pytest.approx(stream.events["p"].mean())
+    assert info["event_rate_hz"] == pytest.approx(len(stream) / (stream.duration * 1e-6))
     assert info["frames"] == 2
+    assert info["path"] == str(npz_file)
 
 
 def test_convert_npz_to_h5_roundtrip(npz_file, tmp_path, capsys):
@@ -82,3 +85,32 @@ def test_console_script_runs(npz_file):
         check=True,
     )
     assert json.loads(done.stdout)["events"] == 5000
+
+
+def test_convert_progress_bar_has_a_total(npz_file, tmp_path, capsys):
+    from evclip.cli.convert import expected_events
+
+    assert expected_events(str(npz_file)) == 5000
+    bin_file = tmp_path / "rec.bin"
+    bin_file.write_bytes(bytes(5 * 7))
+    assert expected_events(str(bin_file)) == 7  # an upper bound from the file size
+    assert expected_events(str(tmp_path / "missing.npz")) is None
+    assert main(["convert", str(npz_file), str(tmp_path / "out.npz")]) == 0
+    err = capsys.readouterr().err
+    assert "100%" in err and "5.00k/5.00k" in err
+
+
+def test_convert_rejects_bad_target_before_reading(npz_file, tmp_path, capsys):
+    assert main(["convert", str(npz_file), str(tmp_path / "out.csv"), "--quiet"]) == 2
+    assert ".npz" in capsys.readouterr().err
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("slicing", ["time", "count", "afe"])
+@pytest.mark.parametrize("mode", ["eclip_rgb", "eclip_grey", "eventclip_grey", "ezsr"])
+def test_render_every_mode_and_slicing(npz_file, tmp_path, mode, slicing):
+    png = tmp_path / "strip.png"
+    argv = ["render", str(npz_file), str(png), "--frames", "2", "--mode", mode]
+    assert main([*argv, "--slicing", slicing]) == 0
+    strip = np.asarray(Image.open(png))
+    assert strip.shape == (30, 80, 3) and strip.std() > 0  # two 40x30 frames showing events

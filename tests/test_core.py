@@ -133,3 +133,33 @@ def test_registry():
         reg.get("c")
     with pytest.raises(KeyError, match="already registered"):
         reg.register("a")(make_a)
+
+
+def test_make_events_rounds_float_times_and_rejects_what_would_be_silently_wrong():
+    ev = make_events([1.0, 2.0], [3.0, 4.0], [10.4, 10.6], [1, 0])
+    assert ev["t"].tolist() == [10, 11]  # rounded, not truncated
+    assert ev["x"].tolist() == [1, 2]
+    with pytest.raises(EventFormatError, match="fractional value 1.5"):
+        make_events([1.5], [0], [0], [1])
+    with pytest.raises(EventFormatError, match="too large for int64"):
+        make_events([1], [0], [1e30], [1])
+    with pytest.raises(EventFormatError, match="too large for int64"):
+        make_events([1], [0], np.array([2**64 - 1], np.uint64), [1])
+    with pytest.raises(EventFormatError, match="field p holds non-finite"):
+        make_events([1], [0], [0], [np.nan])
+    with pytest.raises(EventFormatError, match="non-numeric"):
+        make_events(["a"], [0], [0], [1])
+
+
+def test_iter_events_missing_file_with_forced_format(tmp_path):
+    from evclip.io import iter_events
+
+    with pytest.raises(EventFormatError, match="no such file"):
+        next(iter_events(tmp_path / "missing.npz", format="npz"))
+
+
+def test_detect_raw_without_evt_version_says_how_to_force(tmp_path):
+    path = tmp_path / "gen3.raw"
+    path.write_bytes(b"% plugin_name hal_plugin_gen31_fx3\n% end\n" + bytes(16))
+    with pytest.raises(EventFormatError, match="format='evt2'"):
+        detect_format(path)

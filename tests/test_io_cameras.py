@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from evclip.io import (
     EVENT_DTYPE,
     EventFormatError,
+    EventStream,
     aedat2,
     aedat4,
     iter_events,
@@ -545,16 +547,24 @@ def corruption_fixtures(tmp_path_factory):
     return folder, small
 
 
+def _read_chunked(path: Path) -> EventStream:
+    chunks = list(iter_events(path, chunk_size=64))
+    assert {c.sensor_size for c in chunks} == {chunks[0].sensor_size}
+    return EventStream(np.concatenate([c.events for c in chunks]), chunks[0].sensor_size)
+
+
 def _read_or_reject(path: Path) -> None:
-    try:
-        stream = read_events(path)
-    except EventFormatError:
-        return
-    events = stream.events
-    assert events.dtype == EVENT_DTYPE
-    assert np.all(np.diff(events["t"]) >= 0)
-    width, height = stream.sensor_size
-    assert np.all(events["x"] < width) and np.all(events["y"] < height)
+    """Whole and chunked reads each raise EventFormatError or return valid events."""
+    for read in (read_events, _read_chunked):
+        try:
+            stream = read(path)
+        except EventFormatError:
+            continue
+        events = stream.events
+        assert events.dtype == EVENT_DTYPE
+        assert np.all(np.diff(events["t"]) >= 0)
+        width, height = stream.sensor_size
+        assert np.all(events["x"] < width) and np.all(events["y"] < height)
 
 
 @pytest.mark.parametrize(
@@ -582,3 +592,94 @@ def test_truncation_or_bit_flip_never_crashes(corruption_fixtures, name, positio
     path = folder / f"mutated_{name}{suffix}"
     path.write_bytes(bytes(data))
     _read_or_reject(path)
+
+
+# ---------------------------------------------------------------- header-only files
+def _header_only(folder: Path, name: str) -> Path:
+    if name == "aedat4":
+        faery, array = _faery_array(_events(0, 320, 240))
+        faery.events_stream_from_array(array, (320, 240)).to_file(folder / "h.aedat4")
+        return folder / "h.aedat4"
+    data = {
+        "aedat3": (AEDAT3_HEADER, "h.aedat"),
+        "dat": (_dat_file(_events(0, 100, 80)), "h.dat"),  # header, type and size bytes
+        "evt2": (b"% evt 2.0\n% format EVT2;height=80;width=100\n% end\n", "h.raw"),
+        "evt3": (b"% evt 3.0\n% format EVT3;height=480;width=640\n% end\n", "h.raw"),
+    }[name]
+    return _write(folder, data[1], data[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("aedat3", (128, 128)),
+        ("dat", (100, 80)),
+        ("evt2", (100, 80)),
+        ("evt3", (640, 480)),
+        ("aedat4", (320, 240)),
+    ],
+)
+def test_header_only_files_give_zero_events(tmp_path, name, size):
+    path = _header_only(tmp_path, name)
+    stream = read_events(path)
+    assert len(stream) == 0 and stream.sensor_size == size
+    chunks = list(iter_events(path, chunk_size=10))
+    assert sum(len(c) for c in chunks) == 0 and {c.sensor_size for c in chunks} == {size}
+
+
+# ---------------------------------------------------------------- bounded memory
+N_BIG = 300_000
+
+
+def _big_fixture(name: str, folder: Path) -> Path:
+    """A file of N_BIG events: numpy-encoded AEDAT 2 / .dat, faery-written EVT and AEDAT 4."""
+    events = _events(N_BIG, 320, 240)
+    events["t"] = np.arange(N_BIG) * 3  # strictly increasing: one EVT 3.0 event per address
+    if name == "aedat2":
+        davis = _events(N_BIG, 346, 260)
+        return _write(
+            folder, "big.aedat", _aedat2_bytes(DAVIS_HEADER, _davis_addresses(davis), davis["t"])
+        )
+    if name == "dat":
+        return _write(folder, "big.dat", _dat_file(events, 320, 240))
+    faery, array = _faery_array(events)
+    path = folder / {"evt2": "big2.raw", "evt3": "big3.raw", "aedat4": "big.aedat4"}[name]
+    version = {"evt2": "evt2", "evt3": "evt3"}.get(name)
+    stream = faery.events_stream_from_array(array, (320, 240))
+    stream.to_file(path, **({"version": version} if version else {}))
+    return path
+
+
+@pytest.mark.parametrize("name", ["aedat2", "dat", "evt2", "evt3", "aedat4"])
+def test_iter_events_memory_is_bounded(tmp_path, name):
+    """A chunked read never holds the file's events: peak memory is far below their size."""
+    path = _big_fixture(name, tmp_path)
+    tracemalloc.start()
+    try:
+        total = sum(len(chunk) for chunk in iter_events(path, chunk_size=4096))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == N_BIG
+    assert peak < N_BIG * EVENT_DTYPE.itemsize / 4, f"peak {peak} bytes"
+
+
+# ---------------------------------------------------------------- declared sensor size
+@pytest.mark.parametrize("name", ["dat", "evt2", "aedat3"])
+def test_event_outside_declared_sensor_is_rejected(tmp_path, name):
+    events = _events(20, 100, 80)
+    events["x"][7] = 120  # header declares 100x80 (aedat3: DVS128, 128x128)
+    if name == "aedat3":
+        events["x"][7] = 130
+        body = _polarity_body(events, np.ones(20, bool), 20)
+        data, file = AEDAT3_HEADER + _packet(1, 8, 0, 20, 20, body), "o.aedat"
+    else:
+        data, file = (
+            (_dat_file(events), "o.dat") if name == "dat" else (_evt2_file(events), "o.raw")
+        )
+    path = _write(tmp_path, file, data)
+    with pytest.raises(EventFormatError, match="event 7 has x=1[23]0 outside") as info:
+        read_events(path)
+    assert str(path) in str(info.value)
+    with pytest.raises(EventFormatError, match="outside"):
+        list(iter_events(path, chunk_size=5))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import tracemalloc
 from pathlib import Path
 
 import h5py
@@ -29,6 +30,7 @@ from evclip.io import (
 )
 from evclip.io.hdf5 import import_h5py
 from evclip.io.matlab import load_variables, read_asl_dvs
+from evclip.io.npz_chunks import event_count
 from evclip.io.writers import ms_to_idx_entries, open_writer
 
 # --------------------------------------------------------------------------- fixture writers
@@ -330,6 +332,8 @@ def test_mat_asl_dvs(tmp_path, compress):
     flipped = read_asl_dvs(path)
     assert_same(flipped, events_of([(0, 179, 5, 1), (239, 0, 6, 0), (10, 79, 9, 1)]))
     assert_same(read_asl_dvs(path, flip_y=False), raw.events)
+    assert_same(read_events(path, flip_y=True), flipped.events)
+    assert_same(read_events(path), raw.events)  # the flipped read left nothing behind
     scipy.io.savemat(path, {"ts": [[9, 5]], "x": [[1, 1]], "y": [[1, 1]], "pol": [[1, 1]]})
     with pytest.raises(EventFormatError, match="not sorted"):
         read_asl_dvs(path)
@@ -583,15 +587,149 @@ def test_corruption_never_escapes(tmp_path, kind):
         for bit in flips:
             data[bit // 8] ^= 1 << (bit % 8)
         target.write_bytes(bytes(data[:cut]))
-        try:
-            stream = read_events(target, format=FORMAT_OF[kind])
-        except EventFormatError:
-            return
-        events = stream.events
-        assert events.dtype == EVENT_DTYPE
-        assert np.all(np.diff(events["t"]) >= 0)
-        if len(events):
-            assert int(events["x"].max()) < stream.sensor_size[0]
-            assert int(events["y"].max()) < stream.sensor_size[1]
+        for read in (_read_whole, _read_chunked):
+            try:
+                stream = read(target, FORMAT_OF[kind])
+            except EventFormatError:
+                continue
+            events = stream.events
+            assert events.dtype == EVENT_DTYPE
+            assert np.all(np.diff(events["t"]) >= 0)
+            if len(events):
+                assert int(events["x"].max()) < stream.sensor_size[0]
+                assert int(events["y"].max()) < stream.sensor_size[1]
 
     check()
+
+
+def _read_whole(path: Path, format: str) -> EventStream:
+    return read_events(path, format=format)
+
+
+def _read_chunked(path: Path, format: str) -> EventStream:
+    """The chunks of ``iter_events`` joined, each checked to share the first one's sensor size."""
+    chunks = list(iter_events(path, format=format, chunk_size=7))
+    assert {c.sensor_size for c in chunks} == {chunks[0].sensor_size}
+    return EventStream(np.concatenate([c.events for c in chunks]), chunks[0].sensor_size)
+
+
+# --------------------------------------------------------------------------- chunked .npz
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("layout", ["plain", "event_data", "old_keys"])
+def test_npz_chunks_stream_both_layouts(tmp_path, layout, compress):
+    events = random_events(230, size=(640, 480), seed=9)
+    path = tmp_path / "n.npz"
+    save = np.savez_compressed if compress else np.savez
+    if layout == "plain":
+        frames = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
+        save(
+            path,
+            x=events["x"],
+            y=events["y"],
+            t=events["t"].astype(float),
+            p=events["p"],
+            frames=frames,
+            frames_t=np.array([0, 10]),
+            sensor_size=[640, 480],
+        )
+    elif layout == "event_data":
+        save(path, event_data=events)
+    else:
+        save(
+            path,
+            x_pos=events["x"],
+            y_pos=events["y"],
+            timestamp=events["t"],
+            polarity=events["p"].astype(bool),
+        )
+    whole = read_events(path)
+    chunks = list(iter_events(path, chunk_size=40))
+    assert len(chunks) == 6 and event_count(path) == 230
+    assert {c.sensor_size for c in chunks} == {whole.sensor_size} == {(640, 480)}
+    np.testing.assert_array_equal(np.concatenate([c.events for c in chunks]), events)
+    assert len(chunks[0].frames) == len(whole.frames) and not any(len(c.frames) for c in chunks[1:])
+
+
+def test_npz_chunks_errors_match_whole_reads(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, x=[1, 2], y=[1], t=[1, 2], p=[0, 1])
+    with pytest.raises(EventFormatError, match="differ in length"):
+        list(iter_events(path))
+    np.savez(path, x=[1.5, 2], y=[1, 1], t=[1, 2], p=[0, 1])
+    with pytest.raises(EventFormatError, match="fractional"):
+        list(iter_events(path))
+    np.savez(path, x=[1, 2], y=[1, 1], t=[2, 1], p=[0, 1])
+    with pytest.raises(EventFormatError, match="not sorted"):
+        list(iter_events(path, chunk_size=1))
+    np.savez(path, spikes=[1, 2])
+    with pytest.raises(EventFormatError, match="spikes"):
+        list(iter_events(path))
+
+
+# --------------------------------------------------------------------------- bounded memory
+
+N_BIG = 300_000
+
+
+def _big_fixture(kind: str, folder: Path) -> Path:
+    """A file of N_BIG events written with vectorised numpy (no per-event loop)."""
+    events = random_events(N_BIG, size=(34, 34), seed=13)
+    events["t"] = np.sort(np.random.default_rng(1).integers(0, 1 << 23, N_BIG))
+    if kind == "bin":
+        raw = np.zeros((N_BIG, 5), np.uint8)
+        t = events["t"]
+        raw[:, 0], raw[:, 1] = events["x"], events["y"]
+        raw[:, 2] = (events["p"].astype(np.uint8) << 7) | (t >> 16).astype(np.uint8)
+        raw[:, 3], raw[:, 4] = (t >> 8) & 0xFF, t & 0xFF
+        path = folder / "big.bin"
+        path.write_bytes(raw.tobytes())
+        return path
+    if kind == "npz_deflated":
+        path = folder / "big.npz"
+        np.savez_compressed(path, x=events["x"], y=events["y"], t=events["t"], p=events["p"])
+        return path
+    if kind == "npy":
+        path = folder / "big.npy"
+        np.save(path, events)
+        return path
+    path = folder / f"big.{kind}"
+    write_events(path, EventStream(events, (34, 34)))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["bin", "npz", "npz_deflated", "npy", "h5"])
+def test_iter_events_memory_is_bounded(tmp_path, kind):
+    """A chunked read never holds the file's events: peak memory is far below their size."""
+    path = _big_fixture(kind, tmp_path)
+    tracemalloc.start()
+    try:
+        total = sum(len(chunk) for chunk in iter_events(path, chunk_size=4096))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == N_BIG
+    assert peak < N_BIG * EVENT_DTYPE.itemsize / 4, f"peak {peak} bytes"
+
+
+# --------------------------------------------------------------------------- silent wrap-arounds
+
+
+def test_values_that_would_wrap_or_truncate_are_rejected(tmp_path):
+    mat = tmp_path / "a.mat"
+    good = {"ts": [[1, 2]], "x": [[1, 2]], "y": [[1, 2]], "pol": [[0, 1]]}
+    scipy.io.savemat(mat, {**good, "ts": np.array([[1, 2**63 + 5]], np.uint64)})
+    with pytest.raises(EventFormatError, match="too large"):
+        read_events(mat)
+    scipy.io.savemat(mat, {**good, "x": [[1.0, 2.5]]})
+    with pytest.raises(EventFormatError, match="fractional"):
+        read_events(mat)
+    scipy.io.savemat(mat, {**good, "ts": [[1.4, 2.6]]})
+    assert read_events(mat).events["t"].tolist() == [1, 3]
+    h5 = tmp_path / "a.h5"
+    with h5py.File(h5, "w") as f:
+        for name, values in {"x": [1, 2], "y": [1, 2], "t": [1.0, 1e30], "p": [0, 1]}.items():
+            f.create_dataset(f"events/{name}", data=np.array(values))
+    with pytest.raises(EventFormatError, match="int64"):
+        read_events(h5)

@@ -1,14 +1,64 @@
-"""``evclip convert IN OUT``: any readable event file to .npz or .h5, chunk by chunk."""
+"""``evclip convert IN OUT``: any readable event file to .npz or .h5, chunk by chunk.
+
+The progress bar counts events. Its total is exact for archives that state their length (.npz,
+.npy, HDF5) and an upper bound from the file size for fixed-size records (.bin, .dat, AEDAT 2,
+where some records are not polarity events); other formats show a running count.
+"""
 
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-from evclip.io import iter_events, open_writer
+from evclip.io import EventFormatError, detect_format, iter_events, open_writer
+from evclip.io.writers import SUPPORTED_EXTENSIONS
+
+
+def _record_bound(path: Path, fmt: str) -> int | None:
+    """Upper bound on the events of a fixed-record format: bytes after the header / record size."""
+    size = path.stat().st_size
+    if fmt == "nmnist_bin":
+        return size // 5
+    if fmt == "dat":
+        from evclip.io.prophesee import read_header
+
+        return max(size - read_header(path).data_offset - 2, 0) // 8
+    if fmt == "aedat2":
+        from evclip.io.aedat2 import read_header as read_aedat2_header
+
+        return max(size - read_aedat2_header(path).data_offset, 0) // 8
+    return None
+
+
+def _stated_length(path: Path, fmt: str) -> int | None:
+    """Number of events an archive states in its metadata, without reading them."""
+    if fmt == "npy":
+        return int(np.load(path, mmap_mode="r", allow_pickle=False).shape[0])
+    if fmt == "hdf5":
+        from evclip.io.hdf5 import import_h5py
+
+        with import_h5py().File(path, "r") as handle:
+            return int(handle["events/t"].shape[0])
+    if fmt == "npz":
+        from evclip.io.npz_chunks import event_count
+
+        return event_count(path)
+    return None
+
+
+def expected_events(path: str, format: str | None = None) -> int | None:
+    """Exact or upper-bound event count of a file for the progress bar; None when unknown."""
+    path_ = Path(path)
+    try:
+        fmt = format or detect_format(path_)
+        return _stated_length(path_, fmt) or _record_bound(path_, fmt)
+    except Exception:  # only a hint: the conversion itself reports a damaged file
+        return None
 
 
 def convert(
@@ -21,15 +71,31 @@ def convert(
 ) -> int:
     """Stream ``source`` into ``target`` (atomic: nothing appears under ``target`` on failure).
 
+    Args:
+        source: any readable event file.
+        target: ``.npz``, ``.h5`` or ``.hdf5`` file to write.
+        format: force the input format instead of detecting it.
+        chunk_size: events read and written at a time (bounds memory).
+        progress: show a progress bar on stderr.
+
     Returns:
         The number of events written.
+
+    Raises:
+        ValueError: for an unsupported target extension (before anything is read).
+        EventFormatError: for an unreadable source.
     """
+    if Path(target).suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise ValueError(f"{target}: output must end in one of {', '.join(SUPPORTED_EXTENSIONS)}")
     chunks = iter_events(source, format, chunk_size=chunk_size)
-    first = next(chunks)
+    first = next(chunks, None)
+    if first is None:  # pragma: no cover - every reader yields at least one chunk
+        raise EventFormatError(source, "the reader produced no data")
+    total = expected_events(source, format) if progress else None
     written = 0
     with (
         open_writer(target, first.sensor_size) as writer,
-        tqdm(unit="ev", unit_scale=True, disable=not progress, desc="convert") as bar,
+        tqdm(total=total, unit="ev", unit_scale=True, disable=not progress, desc="convert") as bar,
     ):
         for chunk in itertools.chain([first], chunks):
             writer.write(chunk.events)
@@ -37,6 +103,8 @@ def convert(
                 writer.write_frames(chunk.frames)
             written += len(chunk)
             bar.update(len(chunk))
+        bar.total = written  # an upper bound from the file size ends at 100% too
+        bar.refresh()
     return written
 
 

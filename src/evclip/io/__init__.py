@@ -123,6 +123,8 @@ def iter_events(
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     path = Path(path)
     spec = get_format(format, path) if format else get_format(detect_format(path), path)
+    if not path.is_file():
+        raise EventFormatError(path, "no such file")
     module = spec.load()
     kwargs = _options(spec, reader_options)
     previous_t: int | None = None

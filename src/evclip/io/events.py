@@ -16,6 +16,7 @@ import numpy as np
 from evclip.io.errors import EventFormatError
 
 EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "i1")])
+_INT64_LIMIT = 2**63
 
 
 def empty_events(n: int = 0) -> np.ndarray:
@@ -84,11 +85,13 @@ def make_events(
 ) -> np.ndarray:
     """Build an events array from four columns, checking that values fit the field types.
 
-    Polarity may be given as 0/1, -1/+1 or booleans; anything positive becomes 1 (ON).
+    Polarity may be given as 0/1, -1/+1 or booleans; anything positive becomes 1 (ON). Float
+    timestamps are rounded to the nearest microsecond; float coordinates must be whole numbers.
 
     Raises:
-        EventFormatError: when the columns differ in length, a coordinate is negative or does not
-            fit in uint16, or a value is not finite.
+        EventFormatError: when the columns differ in length, a value is not numeric or not
+            finite, a coordinate is fractional, negative or does not fit in uint16, or a
+            timestamp does not fit in int64.
     """
     cols = {"x": np.asarray(x), "y": np.asarray(y), "t": np.asarray(t), "p": np.asarray(p)}
     lengths = {k: v.reshape(-1).shape[0] for k, v in cols.items()}
@@ -96,20 +99,45 @@ def make_events(
         raise EventFormatError(path, f"event columns differ in length: {lengths}")
     out = np.empty(lengths["x"], dtype=EVENT_DTYPE)
     for name in ("x", "y"):
-        col = cols[name].reshape(-1)
-        if col.size and col.dtype.kind == "f" and not np.isfinite(col).all():
-            raise EventFormatError(path, f"field {name} holds non-finite values")
-        if col.size and (col.min() < 0 or col.max() > np.iinfo(np.uint16).max):
-            raise EventFormatError(
-                path, f"field {name} out of range [{col.min()}, {col.max()}] for uint16"
-            )
-        out[name] = col
-    t_col = cols["t"].reshape(-1)
-    if t_col.size and t_col.dtype.kind == "f" and not np.isfinite(t_col).all():
-        raise EventFormatError(path, "field t holds non-finite values")
-    out["t"] = t_col
-    out["p"] = cols["p"].reshape(-1) > 0
+        out[name] = _coordinates(cols[name].reshape(-1), name, path)
+    out["t"] = _timestamps(cols["t"].reshape(-1), path)
+    polarity = cols["p"].reshape(-1)
+    _check_finite(polarity, "p", path)
+    out["p"] = polarity > 0
     return out
+
+
+def _check_finite(column: np.ndarray, name: str, path: str | os.PathLike[str] | None) -> None:
+    """Reject non-numeric columns and non-finite floats."""
+    if column.dtype.kind not in "biuf":
+        raise EventFormatError(path, f"field {name} has non-numeric dtype {column.dtype}")
+    if column.size and column.dtype.kind == "f" and not np.isfinite(column).all():
+        raise EventFormatError(path, f"field {name} holds non-finite values")
+
+
+def _coordinates(column: np.ndarray, name: str, path: str | os.PathLike[str] | None) -> np.ndarray:
+    """A coordinate column checked to hold whole numbers in uint16's range."""
+    _check_finite(column, name, path)
+    if column.size and column.dtype.kind == "f" and not np.array_equal(column, np.rint(column)):
+        i = int(np.flatnonzero(column != np.rint(column))[0])
+        raise EventFormatError(path, f"field {name} holds a fractional value {column[i]}")
+    if column.size and (column.min() < 0 or column.max() > np.iinfo(np.uint16).max):
+        raise EventFormatError(
+            path, f"field {name} out of range [{column.min()}, {column.max()}] for uint16"
+        )
+    return column
+
+
+def _timestamps(column: np.ndarray, path: str | os.PathLike[str] | None) -> np.ndarray:
+    """A timestamp column as int64 microseconds, floats rounded to the nearest one."""
+    _check_finite(column, "t", path)
+    if column.size and column.dtype.kind == "f":
+        column = np.rint(column)
+        if np.abs(column).max() >= _INT64_LIMIT:
+            raise EventFormatError(path, "field t holds values too large for int64")
+    elif column.size and column.dtype.kind == "u" and int(column.max()) >= _INT64_LIMIT:
+        raise EventFormatError(path, "field t holds values too large for int64")
+    return column.astype(np.int64)
 
 
 def check_events(

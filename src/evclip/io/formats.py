@@ -113,7 +113,11 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         if suffix == ".dat":
             return "dat"
         if suffix == ".raw":
-            raise EventFormatError(path, "Prophesee .raw header names no EVT 2.0/3.0 format")
+            raise EventFormatError(
+                path,
+                "Prophesee .raw header names no EVT 2.0/3.0 format; "
+                "pass format='evt2' or format='evt3'",
+            )
     if suffix == ".dat":
         return "dat"
     if suffix == ".bin":

@@ -111,7 +111,7 @@ def _decode(datasets: dict[str, Any], start: int, stop: int, offset: int, path: 
         if t.size and not np.isfinite(t).all():
             raise EventFormatError(path, "events/t holds non-finite values")
         t = np.rint(t)
-    if t.dtype.kind == "u" and t.size and int(t.max()) >= 2**63 - abs(offset):
+    if t.dtype.kind in "uf" and t.size and np.abs(t).max() >= 2**63 - abs(offset):
         raise EventFormatError(path, "events/t does not fit in int64 microseconds")
     t = t.astype(np.int64) + offset
     for name in ("x", "y", "p"):

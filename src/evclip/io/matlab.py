@@ -5,9 +5,9 @@ Version 5/7 files are read by a small parser here (see :func:`_load_v5` for why 
 version 7.3 files (HDF5 inside) with h5py.
 
 Orientation: the generic :func:`read` (used by ``evclip.io.read_events``) returns the stored
-coordinates unchanged. tonic's ASL-DVS dataset flips rows (``y = 179 - y``) so that letters
-appear upright in the image convention (origin top-left); :func:`read_asl_dvs` does the same by
-default and is what the dataset layer uses.
+coordinates unchanged unless ``flip_y=True``. tonic's ASL-DVS dataset flips rows
+(``y = 179 - y``) so that letters appear upright in the image convention (origin top-left);
+:func:`read_asl_dvs` does the same by default and is what the dataset layer uses.
 """
 
 from __future__ import annotations
@@ -182,34 +182,37 @@ def _columns(variables: dict[str, Any], path: Path) -> dict[str, np.ndarray]:
     return columns
 
 
-def _as_int64(values: np.ndarray) -> np.ndarray:
-    return np.rint(values).astype(np.int64) if values.dtype.kind == "f" else values.astype(np.int64)
+def read(path: str | os.PathLike[str], *, flip_y: bool = False) -> EventStream:
+    """Read the events of an ASL-DVS style ``.mat`` file.
 
-
-def read(path: str | os.PathLike[str]) -> EventStream:
-    """Read the events of an ASL-DVS style ``.mat`` file, coordinates as stored.
+    Args:
+        path: the file.
+        flip_y: mirror rows (``y = 179 - y``) as tonic does; ``read_events(path, flip_y=True)``
+            passes it through. Off by default, so the generic reader returns what is stored.
 
     Returns:
         Events in file order, sensor 240x180 (DAVIS240).
 
     Raises:
         EventFormatError: for an unreadable file or one without ``ts``, ``x``, ``y``, ``pol``
-            (the message lists the variables it does hold).
+            (the message lists the variables it does hold), or, with ``flip_y``, a row outside
+            the 180 rows.
     """
     path = Path(path)
     columns = _columns(load_variables(path), path)
-    for key in ("ts", "x", "y"):
-        values = columns[key]
-        if values.dtype.kind == "f" and values.size and np.abs(values).max() >= 2.0**62:
-            raise EventFormatError(path, f"variable {key} holds values too large for events")
-    events = make_events(
-        _as_int64(columns["x"]),
-        _as_int64(columns["y"]),
-        _as_int64(columns["ts"]),
-        columns["pol"],
-        path=path,
-    )
+    # make_events rounds float times and rejects fractional or out-of-range values
+    events = make_events(columns["x"], columns["y"], columns["ts"], columns["pol"], path=path)
+    if flip_y:
+        events = _flip_rows(events, path)
     return EventStream(events, ASL_DVS_SENSOR, path=os.fspath(path))
+
+
+def _flip_rows(events: np.ndarray, path: Path) -> np.ndarray:
+    height = ASL_DVS_SENSOR[1]
+    if len(events) and int(events["y"].max()) >= height:
+        raise EventFormatError(path, f"y={int(events['y'].max())} outside the {height} rows")
+    events["y"] = height - 1 - events["y"]  # a fresh array from make_events
+    return events
 
 
 def read_asl_dvs(
@@ -226,15 +229,7 @@ def read_asl_dvs(
         EventFormatError: for an unreadable file, missing variables, unsorted timestamps or
             events outside 240x180.
     """
-    stream = read(path)
-    events = stream.events
-    height = ASL_DVS_SENSOR[1]
-    if flip_y:
-        if len(events) and int(events["y"].max()) >= height:
-            raise EventFormatError(path, f"y={int(events['y'].max())} outside the 180 rows")
-        events = events.copy()
-        events["y"] = height - 1 - events["y"]
-    if sort:
-        events = sort_events(events)
+    stream = read(path, flip_y=flip_y)
+    events = sort_events(stream.events) if sort else stream.events
     check_events(events, ASL_DVS_SENSOR, path=path)
     return EventStream(events, ASL_DVS_SENSOR, stream.frames, stream.path)

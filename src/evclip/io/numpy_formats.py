@@ -19,7 +19,9 @@
   SECONDS; it is converted to int64 microseconds with rounding. When the t column instead looks
   like microseconds already (every value integral and the largest above 1e4, i.e. an impossible
   2.8 hours if read as seconds) it is taken as microseconds. Integer [N, 4] arrays are always
-  microseconds. ``iter_chunks`` memory-maps the file.
+  microseconds.
+
+``iter_chunks`` memory-maps ``.npy`` files and streams ``.npz`` members, so neither is held whole.
 
 Files are always loaded with ``allow_pickle=False``. The sensor size is the stored
 ``sensor_size`` when present, else inferred from the events.
@@ -308,18 +310,18 @@ def _scan_npy(
 def iter_chunks(
     path: str | os.PathLike[str], chunk_size: int, kind: str = "npz"
 ) -> Iterator[EventStream]:
-    """Read in chunks of ``chunk_size`` events; ``.npy`` files are memory-mapped.
+    """Read in chunks of ``chunk_size`` events with bounded memory.
 
-    ``.npz`` members cannot be memory-mapped, so an archive is read whole and then sliced.
+    ``.npy`` files are memory-mapped; ``.npz`` members are decompressed as streams (see
+    :mod:`evclip.io.npz_chunks`). A file that stores no sensor size is read twice, the first
+    time to find it.
     """
     _check_kind(kind)
     path = Path(path)
     if kind == "npz":
-        stream = read(path, kind)
-        for start in range(0, max(len(stream), 1), chunk_size):
-            frames = stream.frames if start == 0 else Frames()
-            chunk = stream.events[start : start + chunk_size]
-            yield EventStream(chunk, stream.sensor_size, frames, os.fspath(path))
+        from evclip.io.npz_chunks import iter_npz_chunks
+
+        yield from iter_npz_chunks(path, chunk_size, _LOAD_ERRORS)
         return
     array = _load_npy(path, mmap=True)
     layout = npy_layout(array, path)
