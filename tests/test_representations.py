@@ -14,6 +14,7 @@ from evclip.representations import (
     EVENT_IMAGE_MODES,
     REPRESENTATIONS,
     _kernels,
+    afe_count_frames,
     afe_frames,
     count_frames,
     count_windows,
@@ -83,6 +84,34 @@ def test_count_frames_more_bins_than_events_equal_tonic(kernel_path, by):
         assert 0 < got.sum() < 5
 
 
+@pytest.mark.parametrize(
+    "t",
+    [
+        np.arange(0, 1001, 10),  # events exactly on the window boundaries; the last one too
+        np.repeat(np.arange(0, 1000, 125), 3),  # several events on each boundary
+        np.array([5]),  # one event: zero-length windows
+        np.full(6, 42),  # one timestamp for all
+        np.array([3, 4, 7]),  # fewer events (and microseconds) than frames
+        np.arange(10**12, 10**12 + 800, 8),  # large absolute timestamps
+    ],
+    ids=["boundaries", "duplicates", "one", "same_t", "few", "offset"],
+)
+@pytest.mark.parametrize("by", ["time", "count"])
+@pytest.mark.parametrize("overlap", [0.0, 0.25, 0.9])
+def test_count_frames_edge_cases_equal_tonic(kernel_path, t, by, overlap):
+    from tonic.transforms import ToFrame
+
+    events = random_events(len(t), seed=len(t))
+    events["t"] = t
+    key = "n_time_bins" if by == "time" else "n_event_bins"
+    for n_frames in (1, 3, 4, 16):
+        expected = ToFrame(sensor_size=(WIDTH, HEIGHT, 2), overlap=overlap, **{key: n_frames})(
+            events.copy()
+        )
+        got = count_frames(events, SIZE, n_frames, by, overlap=overlap)
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_count_frames_empty_stream_matches_tonic_zeros():
     from tonic.transforms import ToFrame
 
@@ -99,16 +128,38 @@ def test_voxel_grid_equal_tonic(kernel_path):
     from tonic.transforms import ToVoxelGrid
 
     events = random_events(3000, seed=3)
-    expected = ToVoxelGrid(sensor_size=(WIDTH, HEIGHT, 2), n_time_bins=5)(events)[:, 0]
+    # tonic's kernel sets p = -1 in the array it is given: hand it a copy of its own
+    expected = ToVoxelGrid(sensor_size=(WIDTH, HEIGHT, 2), n_time_bins=5)(events.copy())[:, 0]
     assert expected.min() < 0 < expected.max()  # the signed grid, not the all-positive one
-    got = voxel_grid(events, SIZE, 5, tonic_time_scale=True)
+    got = voxel_grid(events, SIZE, 5)  # the default is tonic's formula
     assert got.dtype == np.float32 and got.shape == (5, HEIGHT, WIDTH)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_array_equal(got, get_representation("voxel_grid", n_bins=5)(events, SIZE))
 
 
-def test_voxel_grid_default_keeps_every_events_weight(kernel_path):
+@pytest.mark.parametrize(
+    "t",
+    [
+        np.arange(0, 1001, 10),  # events exactly on every bin boundary, the last one included
+        np.repeat(np.arange(0, 1000, 125), 3),  # duplicated timestamps on the boundaries
+        np.array([0, 8]),
+        np.arange(10**12, 10**12 + 800, 8),  # large absolute timestamps
+    ],
+    ids=["boundaries", "duplicates", "two", "offset"],
+)
+def test_voxel_grid_edge_cases_equal_tonic(kernel_path, t):
+    from tonic.transforms import ToVoxelGrid
+
+    events = random_events(len(t), seed=len(t))
+    events["t"] = t
+    for n_bins in (1, 3, 8):
+        expected = ToVoxelGrid(sensor_size=(WIDTH, HEIGHT, 2), n_time_bins=n_bins)(events.copy())
+        np.testing.assert_allclose(voxel_grid(events, SIZE, n_bins), expected[:, 0], atol=1e-5)
+
+
+def test_voxel_grid_e2vid_scale_keeps_every_events_weight(kernel_path):
     events = random_events(3000, seed=4)
-    grid = voxel_grid(events, SIZE, 4)
+    grid = voxel_grid(events, SIZE, 4, tonic_time_scale=False)
     signs = np.where(events["p"] > 0, 1.0, -1.0)
     # normalised to [0, n_bins - 1]: each event's two weights sum to its polarity
     assert grid.sum() == pytest.approx(signs.sum(), abs=1e-3)
@@ -124,10 +175,25 @@ def test_voxel_grid_default_keeps_every_events_weight(kernel_path):
     np.testing.assert_allclose(grid, expected, atol=1e-4)
 
 
-def test_voxel_grid_single_timestamp_goes_to_first_bin():
-    events = make_events(x=[1, 2], y=[0, 0], t=[7, 7], p=[1, 0])
-    grid = voxel_grid(events, SIZE, 3)
-    assert grid[0, 0, 1] == 1 and grid[0, 0, 2] == -1 and not grid[1:].any()
+def test_voxel_grid_single_timestamp_goes_to_first_bin(kernel_path):
+    # tonic divides by t[-1] - t[0] = 0 here; evclip puts every event in bin 0, full weight
+    for tonic_time_scale in (True, False):
+        events = make_events(x=[1, 2], y=[0, 0], t=[7, 7], p=[1, 0])
+        grid = voxel_grid(events, SIZE, 3, tonic_time_scale=tonic_time_scale)
+        assert np.isfinite(grid).all()
+        assert grid[0, 0, 1] == 1 and grid[0, 0, 2] == -1 and not grid[1:].any()
+        one = voxel_grid(events[:1], SIZE, 3, tonic_time_scale=tonic_time_scale)
+        assert one[0, 0, 1] == 1 and one.sum() == 1
+
+
+def test_voxel_grid_unsorted_raises(kernel_path):
+    # t = 0 before t[0] = 1000 maps to bin -4000: without the check numba writes before the grid
+    events = make_events(x=[1, 2, 3], y=[1, 1, 1], t=[1000, 0, 1001], p=[1, 0, 1])
+    with pytest.raises(ValueError, match="sorted by time"):
+        voxel_grid(events, SIZE, 5)
+    late = make_events(x=[1, 2, 3], y=[1, 1, 1], t=[0, 10**12, 1], p=[1, 0, 1])
+    with pytest.raises(ValueError, match="sorted by time"):
+        voxel_grid(late, SIZE, 5, tonic_time_scale=False)
 
 
 def test_denoise_equal_tonic(kernel_path):
@@ -154,6 +220,11 @@ def test_inputs_unchanged(kernel_path):
     denoise(events, SIZE, filter_time_us=2000)
     remove_hot_pixels(events, SIZE, quantile=0.9)
     event_images(events, SIZE, 3, slicing="afe")
+    afe_count_frames(events, SIZE, min_events=100, threshold=0.0)
+    hot_pixel_mask(events, SIZE, rate_threshold_hz=50.0)
+    boundaries = np.array([0.5, 20_000.0, 60_000.0])
+    frames_at_timestamps(events, SIZE, boundaries)
+    np.testing.assert_array_equal(boundaries, [0.5, 20_000.0, 60_000.0])
     counts = count_windows(events, SIZE, 500, 3)
     counts_before = counts.copy()
     for mode in EVENT_IMAGE_MODES:
@@ -173,6 +244,9 @@ def test_counts_preserve_events(kernel_path):
     assert frames[1].sum() == np.count_nonzero((t >= 40_000) & (t < 70_000))
     on = events[events["p"] == 1]
     assert frames[:, 1].sum() == len(on)
+    # AFE leaves cover the stream, so their frames hold every event once
+    assert afe_count_frames(events, SIZE, min_events=50, threshold=0.0).sum() == 1000
+    assert count_windows(events, SIZE, 300, 4).sum() == 1000
 
 
 def test_count_windows_truncate_and_pad(kernel_path):
@@ -243,6 +317,51 @@ def test_events_outside_sensor_raise(kernel_path):
     ):
         with pytest.raises(ValueError, match="outside the sensor size 34x26"):
             call()
+
+
+SIGNED = np.dtype([("x", "<i4"), ("y", "<i4"), ("t", "<i8"), ("p", "i1")])
+
+
+@pytest.mark.parametrize("x, y", [(-1, 1), (-100_000, 1), (1, -3), (34, 0), (0, 26)])
+def test_coordinates_outside_sensor_raise_for_every_dtype(kernel_path, x, y):
+    # a signed dtype can carry negative coordinates, which numba would wrap or write out of bounds
+    events = np.zeros(3, SIGNED)
+    events["x"], events["y"], events["t"] = [1, x, 2], [1, y, 1], [0, 5, 10]
+    for call in (
+        lambda: count_frames(events, SIZE, 1, "count"),
+        lambda: count_windows(events, SIZE, 2, 2),
+        lambda: voxel_grid(events, SIZE, 2),
+        lambda: time_surface(events, SIZE, 10.0),
+        lambda: denoise(events, SIZE, filter_time_us=10),
+        lambda: remove_hot_pixels(events, SIZE, quantile=0.5),
+    ):
+        with pytest.raises(ValueError, match="1 events lie outside the sensor size 34x26"):
+            call()
+
+
+def test_other_dtypes_accepted_or_rejected_clearly(kernel_path):
+    reference = random_events(500, seed=15)
+    swapped = reference.astype(
+        [("x", ">u2"), ("y", ">u2"), ("t", ">i8"), ("p", "i1")]
+    )  # big-endian, e.g. a .npy written on another machine
+    boolean = reference.astype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "?")])
+    signed = reference.astype(SIGNED)
+    signed["p"] = np.where(reference["p"] > 0, 1, -1)  # -1/+1 polarity
+    for other in (swapped, boolean, signed):
+        before = other.copy()
+        np.testing.assert_array_equal(
+            count_frames(other, SIZE, 3), count_frames(reference, SIZE, 3)
+        )
+        np.testing.assert_array_equal(voxel_grid(other, SIZE, 3), voxel_grid(reference, SIZE, 3))
+        np.testing.assert_array_equal(
+            time_surface(other, SIZE, 100.0), time_surface(reference, SIZE, 100.0)
+        )
+        np.testing.assert_array_equal(other, before)
+    floats = reference.astype([("x", "<f4"), ("y", "<f4"), ("t", "<f8"), ("p", "<f4")])
+    with pytest.raises(ValueError, match="field x must be"):
+        count_frames(floats, SIZE, 2)
+    with pytest.raises(ValueError, match="field x must be"):
+        voxel_grid(floats, SIZE, 2)
 
 
 def test_bad_arguments_raise():
@@ -332,6 +451,9 @@ def test_afe_splits_busy_part_more():
     assert afe_frames(events, SIZE, min_events=10_000, threshold=0.0) == [(0, 2 * n)]
     assert len(afe_frames(events, SIZE, min_events=1, threshold=0.0, max_depth=3)) <= 8
     assert afe_frames(np.zeros(0, EVENT_DTYPE), SIZE, min_events=1, threshold=0.0) == []
+    # an empty stream gives blank AFE images, also for tonic's (W, H, P) sensor size
+    blank = event_images(np.zeros(0, EVENT_DTYPE), (WIDTH, HEIGHT, 2), 3, slicing="afe")
+    assert blank.shape == (3, HEIGHT, WIDTH, 3) and (blank == 255).all()
 
 
 # --------------------------------------------------------------------------- filters

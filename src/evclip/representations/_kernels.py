@@ -5,8 +5,10 @@ packed events array, so no column is ever copied. The numba versions run when nu
 the environment variable ``EVCLIP_NO_NUMBA`` is not ``1``; the numpy versions give the same
 results (counts exactly, floats to rounding) and are what tests compare against.
 
-Coordinates are checked inside the kernels: an event outside the sensor raises ``ValueError``
-instead of writing outside the output.
+Coordinates are checked inside the kernels (numba does not bounds-check, and wraps negative
+indices): an event outside the sensor, negative coordinates included, raises ``ValueError``
+instead of writing outside the output. The voxel grid, the one kernel that indexes by time, also
+rejects timestamps outside [first, last], which only an unsorted stream has.
 """
 
 from __future__ import annotations
@@ -32,9 +34,20 @@ def _outside_error(n_bad: int, width: int, height: int) -> ValueError:
     )
 
 
+def _unsorted_error(n_bad: int) -> ValueError:
+    return ValueError(
+        f"{n_bad} events lie before the first or after the last event's timestamp; "
+        "events must be sorted by time"
+    )
+
+
 def _check_inside_numpy(x: np.ndarray, y: np.ndarray, width: int, height: int) -> None:
-    if x.size and (int(x.max()) >= width or int(y.max()) >= height):
-        n_bad = int(np.count_nonzero((x >= width) | (y >= height)))
+    if not x.size:
+        return
+    outside = int(x.max()) >= width or int(y.max()) >= height
+    signed = x.dtype.kind == "i" or y.dtype.kind == "i"
+    if outside or (signed and (int(x.min()) < 0 or int(y.min()) < 0)):
+        n_bad = int(np.count_nonzero((x < 0) | (y < 0) | (x >= width) | (y >= height)))
         raise _outside_error(n_bad, width, height)
 
 
@@ -51,7 +64,7 @@ if numba is not None:
             for i in range(starts[s], stops[s]):
                 xi = np.int64(x[i])
                 yi = np.int64(y[i])
-                if xi >= width or yi >= height:
+                if xi < 0 or yi < 0 or xi >= width or yi >= height:
                     bad[s] += 1
                     continue
                 frame[1 if p[i] > 0 else 0, yi, xi] += 1
@@ -61,14 +74,16 @@ if numba is not None:
 def _count_slices_numpy(x, y, p, starts, stops, width, height):
     out = np.zeros((len(starts), 2, height, width), np.int32)
     plane = height * width
+    # int32 indices halve the memory traffic; only sensors past 2**30 pixels need int64
+    index_type = np.int32 if 2 * plane < 2**31 else np.int64
     for s, (start, stop) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
         if stop <= start:
             continue
         xs, ys, ps = x[start:stop], y[start:stop], p[start:stop]
         _check_inside_numpy(xs, ys, width, height)
-        index = ys.astype(np.int32) * np.int32(width)  # int32: 2*H*W stays far below 2**31
+        index = ys.astype(index_type) * index_type(width)
         index += xs
-        index += (ps > 0).astype(np.int32) * np.int32(plane)
+        index += (ps > 0).astype(index_type) * index_type(plane)
         out[s] = np.bincount(index, minlength=2 * plane).reshape(2, height, width)
     return out
 
@@ -102,19 +117,23 @@ if numba is not None:
 
     @njit(cache=True, parallel=True)
     def _voxel_grid_numba(
-        x, y, t, p, t0, factor, n_bins, width, height, n_chunks
+        x, y, t, p, t0, t_last, factor, n_bins, width, height, n_chunks
     ):  # pragma: no cover
         n = t.shape[0]
         # private grids: each chunk of events scatters into its own copy, no atomics needed
         grids = np.zeros((n_chunks, n_bins, height, width), np.float32)
         bad = np.zeros(n_chunks, np.int64)
+        unsorted = np.zeros(n_chunks, np.int64)
         for c in prange(n_chunks):
             grid = grids[c]
             for i in range(n * c // n_chunks, n * (c + 1) // n_chunks):
                 xi = np.int64(x[i])
                 yi = np.int64(y[i])
-                if xi >= width or yi >= height:
+                if xi < 0 or yi < 0 or xi >= width or yi >= height:
                     bad[c] += 1
+                    continue
+                if t[i] < t0 or t[i] > t_last:  # a negative bin would write before the grid
+                    unsorted[c] += 1
                     continue
                 ts = (np.float64(t[i]) - np.float64(t0)) * factor
                 bin_left = np.int64(ts)
@@ -127,11 +146,13 @@ if numba is not None:
         out = grids[0].copy()
         for c in range(1, n_chunks):
             out += grids[c]
-        return out, bad.sum()
+        return out, bad.sum(), unsorted.sum()
 
 
-def _voxel_grid_numpy(x, y, t, p, t0, span, scale, n_bins, width, height):
+def _voxel_grid_numpy(x, y, t, p, t0, t_last, span, scale, n_bins, width, height):
     _check_inside_numpy(x, y, width, height)
+    if t.size and (int(t.min()) < t0 or int(t.max()) > t_last):
+        raise _unsorted_error(int(np.count_nonzero((t < t0) | (t > t_last))))
     ts = scale * (t.astype(np.float64) - np.float64(t0)) / span  # [N] in [0, scale]
     bin_left = ts.astype(np.int64)
     frac = ts - bin_left
@@ -146,22 +167,31 @@ def _voxel_grid_numpy(x, y, t, p, t0, span, scale, n_bins, width, height):
     return grid.reshape(n_bins, height, width).astype(np.float32)
 
 
-def voxel_grid(x, y, t, p, t0, span, scale, n_bins, width, height) -> np.ndarray:
+def voxel_grid(x, y, t, p, t0, t_last, span, scale, n_bins, width, height) -> np.ndarray:
     """Bilinear-in-time voxel grid, float32 [n_bins, height, width].
 
     Each event's normalised time is ``scale * (t - t0) / span``; it adds ``sign * (1 - frac)`` to
     bin ``floor`` and ``sign * frac`` to the next bin, dropping weight past the last bin.
+
+    Raises:
+        ValueError: for an event outside the sensor, or a timestamp outside [t0, t_last].
     """
     if USE_NUMBA:
         n_chunks = max(1, min(numba.get_num_threads(), t.shape[0] // 65536))
         # one multiply per event instead of a divide; bilinear weights are continuous in time,
         # so the last-bit difference from dividing moves at most a rounding error of weight
         factor = float(scale) / float(span)
-        out, n_bad = _voxel_grid_numba(x, y, t, p, t0, factor, n_bins, width, height, n_chunks)
+        out, n_bad, n_unsorted = _voxel_grid_numba(
+            x, y, t, p, t0, t_last, factor, n_bins, width, height, n_chunks
+        )
         if n_bad:
             raise _outside_error(int(n_bad), width, height)
+        if n_unsorted:
+            raise _unsorted_error(int(n_unsorted))
         return out
-    return _voxel_grid_numpy(x, y, t, p, t0, float(span), float(scale), n_bins, width, height)
+    return _voxel_grid_numpy(
+        x, y, t, p, t0, t_last, float(span), float(scale), n_bins, width, height
+    )
 
 
 # --------------------------------------------------------------------------- last timestamps
@@ -174,7 +204,7 @@ if numba is not None:
         for i in range(t.shape[0]):
             xi = np.int64(x[i])
             yi = np.int64(y[i])
-            if xi >= width or yi >= height:
+            if xi < 0 or yi < 0 or xi >= width or yi >= height:
                 n_bad += 1
                 continue
             last[1 if p[i] > 0 else 0, yi, xi] = t[i]  # time-sorted: the last write is the latest

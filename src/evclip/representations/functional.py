@@ -13,15 +13,35 @@ import numpy as np
 from evclip.io.events import EVENT_DTYPE
 from evclip.representations import _kernels, slicing
 
+#: The dtype kinds each field may have: integer coordinates and timestamps, any polarity that
+#: compares with 0 (bool, 0/1, -1/+1).
+_FIELD_KINDS = {"x": "iu", "y": "iu", "t": "iu", "p": "biuf"}
+
 
 def _columns(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Views of x, y, t, p (no copies), after checking the dtype."""
+    """x, y, t, p after checking the dtype: views, no copies, for native-endian fields.
+
+    A field in non-native byte order (e.g. from a ``.npy`` written on another machine) is
+    converted, since the numba kernels would read its bytes as native ones.
+    """
     if not isinstance(events, np.ndarray) or events.dtype.names is None:
         raise ValueError(f"events must be a structured array of {EVENT_DTYPE}, got {type(events)}")
     missing = {"x", "y", "t", "p"} - set(events.dtype.names)
     if missing or events.ndim != 1:
         raise ValueError(f"events must be a 1-D array with fields x, y, t, p; got {events.dtype}")
-    return events["x"], events["y"], events["t"], events["p"]
+    columns = []
+    for name, kinds in _FIELD_KINDS.items():
+        column = events[name]
+        if column.dtype.kind not in kinds or column.ndim != 1:
+            raise ValueError(
+                f"field {name} must be a scalar of kind {kinds!r} (x, y, t integers, t in "
+                f"microseconds), got {column.dtype}; convert with evclip.io.make_events"
+            )
+        if not column.dtype.isnative:
+            column = column.astype(column.dtype.newbyteorder("="))
+        columns.append(column)
+    x, y, t, p = columns
+    return x, y, t, p
 
 
 def _size(sensor_size: tuple[int, int]) -> tuple[int, int]:
@@ -115,24 +135,29 @@ def voxel_grid(
     sensor_size: tuple[int, int],
     n_bins: int,
     *,
-    tonic_time_scale: bool = False,
+    tonic_time_scale: bool = True,
 ) -> np.ndarray:
-    """Signed voxel grid with bilinear interpolation in time (Zhu et al. 2019).
+    """Signed voxel grid with bilinear interpolation in time (Zhu et al. 2019), tonic's formula.
 
-    Timestamps are normalised to [0, n_bins - 1] (E2VID's rule, every event keeps its full
-    weight); each event adds ``p * (1 - frac)`` to its bin and ``p * frac`` to the next, with
-    p = +1 for ON and -1 for OFF.
+    As tonic's ``ToVoxelGrid``: timestamps are normalised to ``n_bins * (t - t[0]) / (t[-1] -
+    t[0])`` in [0, n_bins]; each event adds ``p * (1 - frac)`` to its bin and ``p * frac`` to the
+    next, with p = +1 for ON and -1 for OFF, and weight past the last bin is dropped (the last
+    event, and part of every event in the last bin).
 
     Args:
         events: time-sorted events.
         sensor_size: (width, height).
         n_bins: number of time bins, at least 1.
-        tonic_time_scale: normalise to [0, n_bins] instead, as tonic's ``ToVoxelGrid`` does: the
-            weight that lands past the last bin (the last event, and part of every event in the
-            last bin) is dropped.
+        tonic_time_scale: False normalises to [0, n_bins - 1] instead (E2VID's rule), so that
+            every event keeps its full weight.
 
     Returns:
-        float32 [n_bins, H, W]. A stream whose events share one timestamp puts them all in bin 0.
+        float32 [n_bins, H, W]. A stream whose events share one timestamp (tonic divides by zero
+        there) puts them all in bin 0 with full weight.
+
+    Raises:
+        ValueError: for events outside the sensor, or timestamps before ``t[0]`` or after
+            ``t[-1]`` (an unsorted stream).
     """
     x, y, t, p = _columns(events)
     width, height = _size(sensor_size)
@@ -140,10 +165,11 @@ def voxel_grid(
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     if len(events) == 0:
         return np.zeros((n_bins, height, width), np.float32)
-    first, span = int(t[0]), int(t[-1]) - int(t[0])
+    first, last = int(t[0]), int(t[-1])
+    span = last - first
     scale = n_bins if tonic_time_scale else n_bins - 1
     return _kernels.voxel_grid(
-        x, y, t, p, first, max(span, 1), scale if span else 0, n_bins, width, height
+        x, y, t, p, first, last, max(span, 1), scale if span > 0 else 0, n_bins, width, height
     )
 
 

@@ -45,7 +45,9 @@ def _eclip_grey(on: np.ndarray, off: np.ndarray) -> np.ndarray:
 
 def _eventclip_grey(on: np.ndarray, off: np.ndarray, hot_sigma: float = 10.0) -> np.ndarray:
     hist = np.stack([on, off])  # [2, H, W]
-    hist = np.where(hist > hot_sigma * hist.std() + hist.mean(), 0.0, hist)
+    # float64 statistics, as EventCLIP takes them on its integer histogram
+    hot = hot_sigma * hist.std(dtype=np.float64) + hist.mean(dtype=np.float64)
+    hist = np.where(hist > hot, 0.0, hist)
     peak = hist.max()
     if peak <= 0:
         return np.full((*on.shape, 3), 255, np.uint8)
@@ -114,7 +116,7 @@ def _afe_counts(
         min_events = max(1, len(events) // (4 * n_frames))
     leaves = afe_frames(events, sensor_size, min_events=min_events, threshold=threshold)
     if not leaves:
-        width, height = sensor_size
+        width, height = functional._size(sensor_size)
         return np.zeros((n_frames, 2, height, width), np.int32)
     pick = np.round(np.linspace(0, len(leaves) - 1, n_frames)).astype(np.int64)
     return functional.count_slices(events, sensor_size, np.array(leaves, np.int64)[pick])

@@ -66,7 +66,7 @@ class ToVoxelGrid:
     """:func:`~evclip.representations.voxel_grid` -> float32 [n_bins, H, W]."""
 
     n_bins: int
-    tonic_time_scale: bool = False
+    tonic_time_scale: bool = True
 
     def __call__(self, events: np.ndarray, sensor_size: tuple[int, int]) -> np.ndarray:
         return functional.voxel_grid(
