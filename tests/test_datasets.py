@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import os
 import struct
 
 import numpy as np
@@ -205,6 +206,9 @@ def test_stratified_split_is_disjoint_seeded_and_covers_all():
     assert [labels[i] for i in test].count(0) == 2 and [labels[i] for i in test].count(2) == 1
     assert stratified_split(labels, "train", train_fraction=0.8, seed=3) == train
     assert stratified_split(labels, "train", train_fraction=0.8, seed=4) != train
+    # a class's split does not depend on which other classes are present (partial downloads)
+    without_first = stratified_split(labels[10:], "train", train_fraction=0.8, seed=3)
+    assert [i + 10 for i in without_first] == [i for i in train if i >= 10]
 
 
 # -- HARDVS ---------------------------------------------------------------------------------------
@@ -307,16 +311,86 @@ def test_hardvs_npz_at_both_depths_raw_stream(tmp_path):
     (root / "test_label.txt").write_text(
         "action_001/s1 0 0\naction_002/s2 0 1\naction_002/s3 0 1\n"
     )
-    ds = get_dataset("hardvs", root=root, split="test", source="npz", representation=None)
+    with pytest.raises(DatasetError, match=r"test_label.txt:3: names a sample .*action_002/s3"):
+        get_dataset("hardvs", root=root, split="test", source="npz")
+    ds = get_dataset(
+        "hardvs", root=root, split="test", source="npz", representation=None, check_files=False
+    )
     first, second = ds[0], ds[1]
     assert set(first) == {"stream", "label", "class_name", "path"}
     assert isinstance(first["stream"], EventStream) and first["stream"].sensor_size == (346, 260)
     assert len(first["stream"]) == 50 and second["label"] == 1
     assert np.array_equal(first["stream"].events["x"], np.load(shallow)["x"])
-    with pytest.raises(SampleError, match=r"s3.*no event file"):
+    with pytest.raises(SampleError, match=r"s3.*no event file.*listed at .*test_label.txt:3"):
         ds[2]
     with pytest.raises(ValueError, match="representation=None"):
         get_dataset("hardvs", root=root, split="test", representation=None)
+
+
+def test_listed_missing_sample_is_skipped_with_its_line(hardvs_root):
+    (hardvs_root / "val_label.txt").write_text(
+        "action_001/dvSave-2021_01_01_00_00_01 10 0\naction_001/gone 3 0\n"
+    )
+    with pytest.raises(DatasetError, match=r"val_label.txt:2: names a sample .*action_001/gone"):
+        get_dataset("hardvs", root=hardvs_root, split="val")
+    ds = get_dataset("hardvs", root=hardvs_root, split="val", on_error="skip", num_frames=2)
+    with pytest.warns(RuntimeWarning, match=r"val_label.txt:2"):
+        assert ds[1]["path"].endswith("00_00_01")
+    (reason,) = ds.skip_summary().values()
+    assert "folder not found" in reason and "val_label.txt:2" in reason
+
+
+def _read_all(loader):
+    return [path for batch in loader for path in batch["path"]]
+
+
+def test_skips_in_dataloader_workers_reach_the_summary(hardvs_root):
+    bad = hardvs_root / "action_001/dvSave-2021_01_01_00_00_02/dvSave-2021_01_01_00_00_02_dvs"
+    (bad / "00000001.png").write_bytes(b"not a png at all")
+    ds = get_dataset(
+        "hardvs", root=hardvs_root, split="train", num_frames=4, with_rgb=False, on_error="skip",
+        train=False,
+    )  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=1, num_workers=2, collate_fn=collate_samples,
+        multiprocessing_context="fork",
+    )  # fmt: skip
+    paths = _read_all(loader)  # the workers warn on their own stderr
+    assert len(paths) == 3 and sum(p.endswith("00_00_02") for p in paths) == 0
+    # the skip happened in a worker, yet the main process's summary has it
+    assert list(ds.skip_summary()) == [str(bad.parent)]
+    assert ds.num_skipped == 1
+
+
+def test_skip_summary_is_printed_at_the_end_once(hardvs_root, capsys):
+    import gc
+
+    bad = hardvs_root / "action_001/dvSave-2021_01_01_00_00_02/dvSave-2021_01_01_00_00_02_dvs"
+    (bad / "00000001.png").write_bytes(b"not a png at all")
+
+    def make():
+        return get_dataset(
+            "hardvs", root=hardvs_root, split="train", num_frames=4, with_rgb=False,
+            on_error="skip",
+        )  # fmt: skip
+
+    ds = make()
+    with pytest.warns(RuntimeWarning):
+        ds[1]
+    log_file = ds._skips.file
+    del ds
+    gc.collect()  # the end of the dataset's life: an unreported summary is printed
+    err = capsys.readouterr().err
+    assert "HARDVS: 1 bad sample(s), 1 request(s) skipped" in err and "00_00_02" in err
+    assert not os.path.exists(log_file)
+    ds = make()
+    with pytest.warns(RuntimeWarning):
+        ds[1]
+    assert ds.report_skips() == 1
+    capsys.readouterr()
+    del ds
+    gc.collect()
+    assert capsys.readouterr().err == ""  # already reported: not printed twice
 
 
 def test_hardvs_npz_event_images(tmp_path):
@@ -343,6 +417,19 @@ def test_poker_labels_are_positions_not_names(tmp_path):
     assert [ds[i]["label"] for i in range(2)] == [81, 34]
     assert ds[0]["class_name"] == ds[1]["class_name"] == "Jellyfish"
     assert ds[0]["rgb"].shape == (2, 3, 12, 16)
+
+
+def test_poker_frames_are_taken_in_natural_file_order(tmp_path):
+    root = tmp_path / "Poker"
+    base = root / "action_Poker001" / "rec"
+    for i in (1, 2, 10, 11, 3, 4, 5, 6, 7, 8, 9, 12):  # written out of order, not zero-padded
+        write_png(base / "rec_dvs" / f"frame{i}.png", 10 * i)
+        write_png(base / "rec_aps" / f"{i}.png", 10 * i + 5)
+    (root / "test_label.txt").write_text("action_Poker001/rec 12 0\n")
+    sample = get_dataset("poker", root=root, split="test", num_frames=4)[0]
+    # 12 frames, 4 segment centres -> files 2, 5, 8, 11 (sorted as text: 11, 2, 5, 8)
+    assert sample["events"][:, 0, 0, 0].tolist() == [20, 50, 80, 110]
+    assert sample["rgb"][:, 0, 0, 0].tolist() == [25, 55, 85, 115]
 
 
 def test_poker_aedat4_events_only(tmp_path):
@@ -424,6 +511,54 @@ def test_ncaltech101_eventbind_list_pairs_bin_and_jpg(tmp_path):
         get_dataset("ncaltech101", root=root, split="val")
 
 
+def test_ncaltech101_eventbind_absolute_paths_are_rerooted(tmp_path):
+    root, images = tmp_path / "nc", tmp_path / "caltech"
+    write_bin(root / "Caltech101/ant/image_0002.bin", [0, 3], [0, 4], [1, 2], [1, 0])
+    write_bin(root / "Caltech101/BACKGROUND_Google/image_0001.bin", [1], [1], [1], [1])
+    jpg = images / "101_ObjectCategories/ant/image_0002.jpg"
+    jpg.parent.mkdir(parents=True)
+    Image.fromarray(np.full((20, 10, 3), 90, np.uint8)).save(jpg)
+    bg = images / "101_ObjectCategories/BACKGROUND_Google/image_0001.jpg"
+    bg.parent.mkdir(parents=True)
+    Image.fromarray(np.full((8, 6, 3), 9, np.uint8)).save(bg)
+    authors = "/hpc2hdd/home/someone/dataset"
+    (root / "Caltech101_val.txt").write_text(
+        f"{authors}/N-Caltech101/ant/image_0002.bin\t{authors}/Caltech101/ant/image_0002.jpg\n"
+        f"{authors}/N-Caltech101/BACKGROUND_Google/image_0001.bin\t"
+        f"{authors}/Caltech101/BACKGROUND_Google/image_0001.jpg\n"
+    )
+    ds = get_dataset("ncaltech101", root=root, split="val", image_root=images, num_frames=2)
+    assert ds.labels == [class_names("ncaltech101").index("ant"), 0] and not ds.train
+    assert ds.samples[0].path == str(root / "Caltech101/ant/image_0002.bin")
+    sample = ds[0]
+    assert sample["rgb"].shape == (1, 3, 20, 10) and sample["rgb"][0, 0, 0, 0] == 90
+    assert sample["events"].shape == (2, 3, 180, 240)
+    assert ds[1]["class_name"] == "BACKGROUND_Google"
+    (root / "Caltech101_val.txt").write_text(
+        f"{authors}/N-Caltech101/ant/image_0002.bin\t{authors}/Caltech101/ant/image_0002.jpg\n"
+        f"{authors}/N-Caltech101/ant/image_0009.bin\t{authors}/Caltech101/ant/image_0009.jpg\n"
+    )
+    with pytest.raises(DatasetError, match=r"Caltech101_val.txt:2: names a sample .*image_0009"):
+        get_dataset("ncaltech101", root=root, split="val", image_root=images)
+
+
+def test_ncaltech101_est_npy_rerelease(tmp_path):
+    root = tmp_path / "est"
+    for split, cls, n in (("training", "ant", 2), ("validation", "ant", 1), ("testing", "emu", 1)):
+        for i in range(n):
+            path = root / split / cls / f"ant_{i}.npy"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # x, y, t in seconds, p in {-1, 1}
+            np.save(path, np.array([[0, 0, 0.000010, 1], [9, 19, 0.250000, -1]], np.float32))
+    train = get_dataset("ncaltech101", root=root, split="train", representation=None)
+    assert len(train) == 2 and set(train.labels) == {class_names("ncaltech101").index("ant")}
+    stream = train[0]["stream"]
+    assert stream.events["t"].tolist() == [10, 250000] and stream.events["p"].tolist() == [1, 0]
+    assert stream.events["x"].tolist() == [115, 124] and stream.events["y"].tolist() == [80, 99]
+    assert get_dataset("ncaltech101", root=root, split="test")[0]["class_name"] == "emu"
+    assert len(get_dataset("ncaltech101", root=root, split="val")) == 1
+
+
 def test_ncaltech101_bin_folders_seeded_split(tmp_path):
     root = tmp_path / "nc"
     for cls in ("ant", "BACKGROUND_Google"):
@@ -435,6 +570,11 @@ def test_ncaltech101_bin_folders_seeded_split(tmp_path):
     test_paths = {s.path for s in test.samples}
     assert len(train_paths) == 8 and len(test_paths) == 2 and not train_paths & test_paths
     assert sorted(set(test.labels)) == [0, class_names("ncaltech101").index("ant")]
+    # the frame-offset seed does not move the split: no leakage between differently seeded runs
+    other = get_dataset("ncaltech101", root=root, split="test", seed=7)
+    assert {s.path for s in other.samples} == test_paths
+    moved = get_dataset("ncaltech101", root=root, split="test", split_seed=5)
+    assert len(moved) == 2
 
 
 # -- N-MNIST --------------------------------------------------------------------------------------
@@ -484,8 +624,15 @@ def test_nimagenet_list_reroot_labels_and_variants(tmp_path):
     assert val.labels == [0] and val.samples[0].path.endswith("n01440764_3.npz")
     with pytest.raises(ValueError, match="variant"):
         get_dataset("nimagenet", root=root, split="val", variant="mode_2")
+    for k in (1, 3, 5, 6, 7):
+        write_nimagenet_npz(root / f"extracted_val_mode_{k}/n15075141/n15075141_9.npz", rng)
+        mode = get_dataset("nimagenet", root=root, split="val", variant=f"mode_{k}")
+        assert mode.labels == [999] and mode.class_names[999] == "toilet tissue"
     (root / "val_list.txt").write_text("extracted_val/n99999999/x.npz\n")
     with pytest.raises(DatasetError, match=r"val_list.txt:1: unknown wnid"):
+        get_dataset("nimagenet", root=root, split="val")
+    (root / "val_list.txt").write_text("\nextracted_val/n01440764/n01440764_8.npz\n")
+    with pytest.raises(DatasetError, match=r"val_list.txt:2: names a sample .*n01440764_8.npz"):
         get_dataset("nimagenet", root=root, split="val")
 
 
@@ -511,6 +658,10 @@ def test_asl_dvs_mat_split_and_flip(tmp_path):
     test = get_dataset("asl_dvs", root=root, split="test", representation=None)
     assert len(train) == 8 and len(test) == 2 and sorted(test.labels) == [0, 23]
     assert not {s.path for s in train.samples} & {s.path for s in test.samples}
+    # runs with another frame-offset seed keep the same split
+    reseeded = get_dataset("asl_dvs", root=root, split="train", seed=9, representation=None)
+    assert [s.path for s in reseeded.samples] == [s.path for s in train.samples]
+    assert len(get_dataset("asl_dvs", root=root, split="all")) == 10
     sample = test[0]
     assert sample["stream"].events["y"].tolist() == [179, 0]
     assert sample["class_name"] in ("a", "y")
@@ -544,6 +695,11 @@ def test_dvs_gesture_one_sample_per_interval(tmp_path):
     assert test.labels == [3] and test[0]["class_name"] == "right arm clockwise"
     (root / "user24_led_labels.csv").write_text("class,startTime_usec,endTime_usec\n12,0,50\n")
     with pytest.raises(DatasetError, match=r"user24_led_labels.csv:2: class 12 outside"):
+        get_dataset("dvs_gesture", root=root, split="test")
+    (root / "user24_led_labels.csv").write_text("class,startTime_usec,endTime_usec\n4,0,50\n")
+    (root / "user25_led_labels.csv").write_text("class,startTime_usec,endTime_usec\n4,0,50\n")
+    (root / "trials_to_test.txt").write_text("user24_led.aedat\nuser25_led.aedat\n")
+    with pytest.raises(DatasetError, match=r"trials_to_test.txt:2: names a sample .*user25_led"):
         get_dataset("dvs_gesture", root=root, split="test")
     (root / "trials_to_test.txt").unlink()
     with pytest.raises(DatasetError, match="trials_to_test.txt: trial list not found"):

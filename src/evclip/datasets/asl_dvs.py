@@ -1,9 +1,10 @@
 """ASL-DVS (24 letters a..y without j, DAVIS240, 240x180): ``<root>/<letter>/<file>.mat``.
 
 The dataset has no official split. evclip uses a seeded split stratified by letter: in each
-letter folder the files (sorted by name) are shuffled with ``numpy.random.default_rng(seed)``
-and the first 80 % (``train_fraction``) are ``train``, the rest ``test``; ``split="all"`` takes
-every file. y is flipped as tonic does (y = 179 - y), so letters appear upright.
+letter folder the files (sorted by name) are shuffled with a generator seeded by
+(``split_seed``, label) and the first 80 % (``train_fraction``) are ``train``, the rest
+``test``; ``split="all"`` takes every file. y is flipped as tonic does (y = 179 - y), so
+letters appear upright.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ class ASLDVS(EventDataset):
         root: folder with one sub-folder per letter (``a`` .. ``y``, no ``j``).
         split: ``train``, ``test`` or ``all``.
         train_fraction: share of each letter in ``train``.
+        split_seed: seed of the split; independent of ``seed`` (the frame offsets), so that
+            train and test built with different ``seed`` never overlap.
         flip_y: flip rows as tonic does.
-        **options: see :class:`~evclip.datasets.base.EventDataset` (``seed`` also seeds the split).
+        **options: see :class:`~evclip.datasets.base.EventDataset`.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class ASLDVS(EventDataset):
         split: str = "train",
         *,
         train_fraction: float = TRAIN_FRACTION,
+        split_seed: int = 0,
         flip_y: bool = True,
         **options: Any,
     ) -> None:
@@ -59,7 +63,7 @@ class ASLDVS(EventDataset):
             [r.label for r in every],
             split,
             train_fraction=train_fraction,
-            seed=int(options.get("seed", 0)),
+            seed=split_seed,
         )
         self.flip_y = flip_y
         super().__init__(root, split, [every[i] for i in keep], names, **options)

@@ -14,19 +14,24 @@ evaluating, a seeded random point in each segment when training. The random offs
 on (seed, epoch, index), so they are the same with any number of DataLoader workers.
 
 Error policy: ``on_error="raise"`` raises :class:`SampleError` naming the sample's path;
-``on_error="skip"`` warns once per bad sample, returns the next valid one (so batches keep their
-size) and counts the skip; :meth:`EventDataset.skip_summary` and
-:meth:`EventDataset.report_skips` tell what was skipped. With DataLoader workers each worker
-keeps its own count (the warnings still reach the console).
+``on_error="skip"`` warns once per bad sample (per process), returns the next valid one (so
+batches keep their size) and records the skip. Skips made in DataLoader worker processes reach
+the main process through a small log file (:mod:`evclip.datasets.skips`), so
+:meth:`EventDataset.skip_summary` and :meth:`EventDataset.report_skips` see them all; whatever
+has not been reported with :meth:`EventDataset.report_skips` is printed to stderr when the
+dataset is garbage-collected or the program exits.
+
+A sample named by a list file that does not exist is a list error: with ``on_error="raise"``
+construction fails naming the list file and line (``check_files=False`` skips this look-up);
+with ``on_error="skip"`` it is skipped like any unreadable sample, its reason naming the line.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import warnings
+import weakref
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -37,6 +42,7 @@ from torch.utils.data import Dataset
 
 from evclip.datasets.errors import DatasetError, SampleError
 from evclip.datasets.frames import stream_event_images, to_tensor
+from evclip.datasets.skips import SkipLog
 from evclip.io import EventStream
 from evclip.registry import Registry
 
@@ -58,7 +64,8 @@ class SampleRef:
     Attributes:
         path: the file or folder that holds the sample.
         label: 0-based class index.
-        meta: reader-specific details (a paired image, a time interval, ...).
+        meta: reader-specific details (a paired image, a time interval, ...); ``"list"`` and
+            ``"list_line"`` say which list file line named the sample.
     """
 
     path: str
@@ -85,6 +92,8 @@ class EventDataset(Dataset):
         seed: seed of the training offsets.
         transform: callable applied to the finished sample dict.
         on_error: ``"raise"`` or ``"skip"``.
+        check_files: with ``on_error="raise"``, check at construction that every sample a list
+            file names exists.
     """
 
     has_rgb: bool = False
@@ -105,6 +114,7 @@ class EventDataset(Dataset):
         seed: int = 0,
         transform: Callable[[dict[str, Any]], Any] | None = None,
         on_error: str = "raise",
+        check_files: bool = True,
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -127,12 +137,29 @@ class EventDataset(Dataset):
         self.transform = transform
         self.on_error = on_error
         self._bad: dict[int, str] = {}
-        self._skip_counts: Counter[str] = Counter()
+        self._skips = SkipLog(type(self).__name__)
+        weakref.finalize(self, self._skips.close, [ref.path for ref in self.samples])
         for ref in self.samples:
             if not 0 <= ref.label < len(self.class_names):
                 raise DatasetError(ref.path, f"label {ref.label} has no class name")
+        if check_files and on_error == "raise":
+            self._check_listed()
 
-    # -- subclass hook -------------------------------------------------------------------------
+    def _check_listed(self) -> None:
+        """Raise naming the list file and line of the first listed sample that does not exist."""
+        for ref in self.samples:
+            if "list" in ref.meta and not self._sample_exists(ref):
+                raise DatasetError(
+                    ref.meta["list"],
+                    f"names a sample that does not exist: {ref.path}",
+                    ref.meta.get("list_line"),
+                )
+
+    # -- subclass hooks ------------------------------------------------------------------------
+    def _sample_exists(self, ref: SampleRef) -> bool:
+        """Whether the files of a listed sample are there (a cheap check, no decoding)."""
+        return os.path.exists(ref.path)
+
     def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
         """Return numpy frames: ``"rgb"``/``"events"`` uint8 [T, H, W, 3] and/or ``"stream"``."""
         raise NotImplementedError
@@ -187,46 +214,48 @@ class EventDataset(Dataset):
         for attempt in range(n):
             i = (index + attempt) % n
             if i in self._bad:
-                self._skip_counts[self.samples[i].path] += 1
+                self._skips.record(i, self._bad[i])
                 continue
             try:
                 sample = self.load(i)
             except LOAD_ERRORS as err:
+                problem = f"{err}{self._listed_at(self.samples[i])}"
                 if self.on_error == "raise":
-                    raise SampleError(self.samples[i].path, str(err), i) from err
-                self._record_skip(i, err)
+                    raise SampleError(self.samples[i].path, problem, i) from err
+                self._record_skip(i, f"{type(err).__name__}: {problem}")
                 continue
             return self.transform(sample) if self.transform is not None else sample
         raise DatasetError(self.root, f"all {n} samples failed to load: {self.skip_summary()}")
 
-    def _record_skip(self, index: int, err: BaseException) -> None:
+    @staticmethod
+    def _listed_at(ref: SampleRef) -> str:
+        """`` (listed at file:line)`` for a sample named by a list file, else ``""``."""
+        if "list" not in ref.meta:
+            return ""
+        line = ref.meta.get("list_line")
+        return f" (listed at {ref.meta['list']}{'' if line is None else f':{line}'})"
+
+    def _record_skip(self, index: int, reason: str) -> None:
         path = self.samples[index].path
-        self._bad[index] = f"{type(err).__name__}: {err}"
-        self._skip_counts[path] += 1
-        warnings.warn(f"skipping sample {index} ({path}): {err}", RuntimeWarning, stacklevel=3)
+        self._bad[index] = reason
+        self._skips.record(index, reason)
+        warnings.warn(f"skipping sample {index} ({path}): {reason}", RuntimeWarning, stacklevel=3)
 
     @property
     def num_skipped(self) -> int:
         """How many requests were answered with another sample because theirs was bad."""
-        return sum(self._skip_counts.values())
+        return len(self._skips.entries())
 
     def skip_summary(self) -> dict[str, str]:
-        """{path: reason} of every sample found bad so far (in this process)."""
-        return {self.samples[i].path: reason for i, reason in sorted(self._bad.items())}
+        """{path: reason} of every sample found bad so far, in any DataLoader worker."""
+        return self._skips.summary([ref.path for ref in self.samples])
 
     def report_skips(self, file: TextIO | None = None) -> int:
-        """Print what was skipped (nothing when nothing was); returns the number of bad samples."""
-        summary = self.skip_summary()
-        if summary:
-            out = file if file is not None else sys.stderr
-            name = type(self).__name__
-            print(
-                f"{name}: {len(summary)} bad sample(s), {self.num_skipped} request(s) skipped",
-                file=out,
-            )
-            for path, reason in summary.items():
-                print(f"  {path}: {reason}", file=out)
-        return len(summary)
+        """Print what was skipped (nothing when nothing was) to ``file`` (default stderr).
+
+        Returns the number of bad samples. What this reports is not printed again at exit.
+        """
+        return self._skips.report([ref.path for ref in self.samples], file)
 
     def __repr__(self) -> str:
         return (

@@ -83,12 +83,19 @@ class DVSGesture(EventDataset):
             raise DatasetError(trial_list, "trial list not found")
         samples = []
         with open(trial_list, encoding="utf-8-sig") as f:
-            trials = [line.strip() for line in f if line.strip()]
-        for trial in trials:
+            trials = [(line.strip(), n) for n, line in enumerate(f, start=1) if line.strip()]
+        for trial, trial_line in trials:
             recording = root / trial
             labels = root / f"{Path(trial).stem}_labels.csv"
             for label, start, end, line_no in read_gesture_labels(labels):
-                meta = {"start": start, "end": end, "labels": str(labels), "line": line_no}
+                meta = {
+                    "start": start,
+                    "end": end,
+                    "labels": str(labels),
+                    "line": line_no,
+                    "list": str(trial_list),
+                    "list_line": trial_line,
+                }
                 samples.append(SampleRef(str(recording), label, meta))
         if not samples:
             raise DatasetError(trial_list, "no labelled intervals found")

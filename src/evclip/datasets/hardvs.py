@@ -80,7 +80,8 @@ class FrameFolderDataset(EventDataset):
         for entry in entries:
             folder = entry.sample.split("/")[0]
             self._check_folder(folder, entry.label, list_path, entry.line)
-            samples.append(SampleRef(str(root / entry.sample), entry.label, {"line": entry.line}))
+            meta = {"list": str(list_path), "list_line": entry.line}
+            samples.append(SampleRef(str(root / entry.sample), entry.label, meta))
         self.source = source
         self.with_rgb = with_rgb
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
@@ -100,6 +101,19 @@ class FrameFolderDataset(EventDataset):
                 line,
             )
 
+    def _sample_exists(self, ref: SampleRef) -> bool:
+        sample = Path(ref.path)
+        if self.source == "png":
+            return (sample / f"{sample.name}_dvs").is_dir()
+        return any(path.is_file() for path in self._event_file_candidates(sample))
+
+    def _event_file_candidates(self, sample: Path) -> list[Path]:
+        """The sample's event file at either published depth, shallow first."""
+        return [
+            sample.parent / f"{sample.name}{self.event_suffix}",
+            sample / f"{sample.name}{self.event_suffix}",
+        ]
+
     def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
         if self.source == "png":
             return self._load_png(Path(ref.path), rng)
@@ -117,10 +131,7 @@ class FrameFolderDataset(EventDataset):
 
     def _read_stream(self, sample: Path) -> EventStream:
         """Read the sample's event file, at either published depth."""
-        candidates = [
-            sample.parent / f"{sample.name}{self.event_suffix}",
-            sample / f"{sample.name}{self.event_suffix}",
-        ]
+        candidates = self._event_file_candidates(sample)
         for path in candidates:
             if path.is_file():
                 return read_events(path, sensor_size=self.sensor_size)

@@ -122,9 +122,11 @@ def stratified_split(
 ) -> list[int]:
     """Indices of a seeded, per-class split into ``train`` and ``test`` (or ``all``).
 
-    Within each class the sample indices are shuffled with ``numpy.random.default_rng(seed)``
-    and the first ``round(train_fraction * n)`` go to ``train``, the rest to ``test``; a class
-    with at least two samples keeps at least one on each side. Returned indices are sorted.
+    Within each class the sample indices are shuffled with
+    ``numpy.random.default_rng((seed, label))`` (so a class's split does not depend on which
+    other classes are present) and the first ``round(train_fraction * n)`` go to ``train``, the
+    rest to ``test``; a class with at least two samples keeps at least one on each side.
+    Returned indices are sorted.
     """
     if split == "all":
         return list(range(len(labels)))
@@ -132,10 +134,10 @@ def stratified_split(
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
-    rng = np.random.default_rng(seed)
-    label_array = np.asarray(labels)
+    label_array = np.asarray(labels, dtype=np.int64)
     chosen: list[int] = []
     for label in np.unique(label_array):
+        rng = np.random.default_rng((seed, int(label)))
         members = np.flatnonzero(label_array == label)
         members = members[rng.permutation(members.size)]
         n_train = int(round(train_fraction * members.size))

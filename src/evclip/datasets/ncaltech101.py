@@ -2,12 +2,14 @@
 
 1. The original ``.bin`` files, ``<root>/Caltech101/<class>/image_NNNN.bin`` (or class folders
    directly under ``root``). There is no official split: a seeded stratified split with
-   ``train_fraction`` (default 0.8, close to EventBind's 6 968 / 1 741) is used, or
-   ``split="all"``.
+   ``train_fraction`` (default 0.8, close to EventBind's 6 968 / 1 741) and ``split_seed``
+   is used, or ``split="all"``.
 2. EventBind's list files (``Caltech101_train.txt`` / ``Caltech101_val.txt`` in ``root``, or
-   ``split_file=``): tab-separated ``N_Caltech101/<class>/image_NNNN.bin`` and
-   ``Caltech-101/<class>/image_NNNN.jpg`` pairs; the ``.bin`` path is resolved under ``root``
-   and the jpg under ``image_root`` (default ``root``), giving an ``"rgb"`` [1, 3, H, W].
+   ``split_file=``): tab-separated ``.../<class>/image_NNNN.bin`` and
+   ``.../<class>/image_NNNN.jpg`` pairs, as absolute paths from the authors' machines or
+   relative ones. The ``.bin`` is found under ``root`` (or ``root/Caltech101``) and the jpg
+   under ``image_root`` (default ``root``; or its ``101_ObjectCategories``) by the longest tail
+   of the listed path that exists (see :func:`locate`), giving an ``"rgb"`` [1, 3, H, W].
    The label is the class folder's position in the sorted 101 names.
 3. The EST re-release: ``<root>/{training,validation,testing}/<class>/*.npy`` float arrays
    [N, 4] = x, y, t (seconds), p; ``split`` train / val / test picks the folder.
@@ -58,6 +60,13 @@ def centre_events(
     return out
 
 
+def _split_eventbind_line(line: str) -> list[str]:
+    """The fields of a list line: tab-separated, or whitespace-separated when it has no tab."""
+    text = line.rstrip("\r\n")
+    fields = text.split("\t") if "\t" in text else text.split()
+    return [field.strip().replace("\\", "/") for field in fields if field.strip()]
+
+
 def _read_eventbind_list(path: Path, names: list[str]) -> list[tuple[str, str | None, int, int]]:
     """(bin path, jpg path or None, label, line) per line of an EventBind list file."""
     if not path.is_file():
@@ -68,28 +77,40 @@ def _read_eventbind_list(path: Path, names: list[str]) -> list[tuple[str, str | 
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
-            fields = line.rstrip("\r\n").split("\t")
-            bin_path = fields[0].strip().replace("\\", "/")
+            fields = _split_eventbind_line(line)
+            bin_path = fields[0]
             parts = bin_path.split("/")
             if len(fields) > 2 or len(parts) < 2 or not bin_path.endswith(".bin"):
                 problem = f"expected '<class>/<file>.bin<TAB><image>', got {line.strip()!r}"
                 raise DatasetError(path, problem, line_no)
             if parts[-2] not in index:
                 raise DatasetError(path, f"unknown class folder {parts[-2]!r}", line_no)
-            jpg = fields[1].strip().replace("\\", "/") if len(fields) == 2 else None
-            rows.append((bin_path, jpg or None, index[parts[-2]], line_no))
+            jpg = fields[1] if len(fields) == 2 else None
+            rows.append((bin_path, jpg, index[parts[-2]], line_no))
     if not rows:
         raise DatasetError(path, "split file lists no samples")
     return rows
 
 
-def _resolve(root: Path, listed: str) -> Path:
-    """A list path under ``root``: as given, or without its first folder (``N_Caltech101/``)."""
-    direct = root / listed
-    if direct.exists():
-        return direct
-    parts = listed.split("/")
-    return root.joinpath(*parts[1:]) if len(parts) > 1 else direct
+def locate(listed: str, bases: list[Path]) -> Path:
+    """Find a file a list names, under one of ``bases``.
+
+    EventBind's lists hold absolute paths from the authors' machines
+    (``/home/.../N-Caltech101/accordion/image_0001.bin``), so the path is tried as given, then
+    every tail of it of at least ``<class>/<file>`` under each base, longest tail first.
+    When nothing exists, the ``<class>/<file>`` place under the first base is returned (and
+    later reported as missing).
+    """
+    given = Path(listed)
+    if given.is_absolute() and given.exists():
+        return given
+    parts = [part for part in listed.split("/") if part]
+    for start in range(max(len(parts) - 1, 1)):
+        for base in bases:
+            candidate = base.joinpath(*parts[start:])
+            if candidate.exists():
+                return candidate
+    return bases[0].joinpath(*parts[-2:])
 
 
 @DATASETS.register("ncaltech101")
@@ -103,8 +124,10 @@ class NCaltech101(EventDataset):
         image_root: folder the list's jpg paths are relative to (default ``root``).
         with_rgb: load the paired Caltech-101 image when the list names one.
         train_fraction: share of each class in ``train`` for the seeded split of ``.bin`` files.
+        split_seed: seed of that split; independent of ``seed`` (the frame offsets), so that
+            train and test built with different ``seed`` never overlap.
         canvas: (width, height) to centre events on.
-        **options: see :class:`~evclip.datasets.base.EventDataset` (``seed`` also seeds the split).
+        **options: see :class:`~evclip.datasets.base.EventDataset`.
     """
 
     def __init__(
@@ -116,6 +139,7 @@ class NCaltech101(EventDataset):
         image_root: str | os.PathLike[str] | None = None,
         with_rgb: bool = True,
         train_fraction: float = 0.8,
+        split_seed: int = 0,
         canvas: tuple[int, int] = CANVAS,
         **options: Any,
     ) -> None:
@@ -130,11 +154,16 @@ class NCaltech101(EventDataset):
             split_file = default_list
         if split_file is not None:
             image_base = Path(image_root) if image_root is not None else root
-            rows = _read_eventbind_list(Path(split_file), names)
-            samples = [
-                SampleRef(str(_resolve(root, b)), y, {"image": str(image_base / j) if j else ""})
-                for b, j, y, _ in rows
-            ]
+            bin_bases = [root, root / "Caltech101"]
+            image_bases = [image_base, image_base / "101_ObjectCategories"]
+            samples = []
+            for bin_path, jpg, label, line in _read_eventbind_list(Path(split_file), names):
+                meta = {
+                    "image": str(locate(jpg, image_bases)) if jpg else "",
+                    "list": str(split_file),
+                    "list_line": line,
+                }
+                samples.append(SampleRef(str(locate(bin_path, bin_bases)), label, meta))
         elif all((root / folder).is_dir() for folder in EST_FOLDERS.values()):
             if split not in EST_FOLDERS:
                 raise ValueError(f"EST layout has splits {sorted(EST_FOLDERS)}, got {split!r}")
@@ -142,13 +171,17 @@ class NCaltech101(EventDataset):
         else:
             base = root / "Caltech101" if (root / "Caltech101").is_dir() else root
             every = self._scan(base, names, ".bin")
-            seed = int(options.get("seed", 0))
             keep = stratified_split(
-                [r.label for r in every], split, train_fraction=train_fraction, seed=seed
+                [r.label for r in every], split, train_fraction=train_fraction, seed=split_seed
             )
             samples = [every[i] for i in keep]
         self.has_rgb = with_rgb and any(ref.meta.get("image") for ref in samples)
         super().__init__(root, split, samples, names, **options)
+
+    def _sample_exists(self, ref: SampleRef) -> bool:
+        image = ref.meta.get("image")
+        image_ok = not self.with_rgb or not image or os.path.isfile(image)
+        return os.path.isfile(ref.path) and image_ok
 
     @staticmethod
     def _scan(folder: Path, names: list[str], suffix: str) -> list[SampleRef]:

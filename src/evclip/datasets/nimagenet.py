@@ -45,7 +45,8 @@ def _from_list(list_path: Path, root: Path, index: dict[str, int]) -> list[Sampl
         wnid = relative[-2]
         if wnid not in index:
             raise DatasetError(list_path, f"unknown wnid {wnid!r} in {listed!r}", line_no)
-        samples.append(SampleRef(str(root.joinpath(*relative)), index[wnid]))
+        meta = {"list": str(list_path), "list_line": line_no}
+        samples.append(SampleRef(str(root.joinpath(*relative)), index[wnid], meta))
     return samples
 
 
