@@ -2,8 +2,10 @@
 
 A linear probe (logistic regression on down-sampled pixels of the 5 RGB frames and/or the 5
 event images) is trained on ``train`` and scored on ``test``, for the full class and for each
-part of it (colour, digit, motion). Events should fail on colour, RGB on digit and motion, and
-both together should beat either.
+part of it (colour, digit, motion). Events should fail on colour, RGB on digit shape, and both
+together should beat either. ``both`` is early fusion (one probe on the concatenated pixels);
+``late`` multiplies the class probabilities of the RGB and event probes (a product of experts:
+the two sensors fail independently).
 
     python bench/synthetic_probe.py /tmp/synth --size small --seed 0
 """
@@ -54,12 +56,17 @@ def probe(root: Path, side: int = 16) -> dict[str, dict[str, float]]:
         "events": (train[1], test[1]),
         "both": (np.hstack(train[:2]), np.hstack(test[:2])),
     }
-    results: dict[str, dict[str, float]] = {}
+    log_probs: dict[str, np.ndarray] = {}
+    classes = np.unique(train[2])
     for name, (x_train, x_test) in inputs.items():
         scaler = StandardScaler().fit(x_train)
         model = LogisticRegression(C=0.05, max_iter=2000)
         model.fit(scaler.transform(x_train), train[2])
-        predicted = model.predict(scaler.transform(x_test))
+        log_probs[name] = model.predict_log_proba(scaler.transform(x_test))  # [N, classes]
+    log_probs["late"] = log_probs["rgb"] + log_probs["events"]
+    results: dict[str, dict[str, float]] = {}
+    for name, scores_per_class in log_probs.items():
+        predicted = classes[np.argmax(scores_per_class, axis=1)]
         scores = {"class": float(np.mean(predicted == test[2]))}
         for part, j in (("colour", 0), ("digit", 1), ("motion", 2)):
             hits = [combos[p][j] == combos[t][j] for p, t in zip(predicted, test[2], strict=True)]

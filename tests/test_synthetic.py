@@ -326,3 +326,129 @@ def test_registry_serves_the_benchmark_zero_shot_split(small_build):
     assert labels == set(manifest["heldout_labels"])
     item = dataset[0]
     assert item["events"].shape[0] == 3 and item["label"] in labels
+
+
+def test_write_sample_leaves_nothing_when_a_write_fails(tmp_path):
+    from evclip.datasets.synthetic import render_sample, write_sample
+
+    spec = plan_samples(SMALL, 0, world.digit_instance_counts()).samples[0]
+    sample = render_sample(spec, SMALL, seed=0)
+    sample.event_images = sample.event_images.astype(np.float64)  # PIL cannot save this
+    (tmp_path / spec.class_dir).mkdir()
+    with pytest.raises(TypeError):
+        write_sample(tmp_path, spec, sample)
+    assert list((tmp_path / spec.class_dir).iterdir()) == []  # no final folder, no .tmp- folder
+
+
+def test_parallel_build_stops_on_ctrl_c_and_resumes_identically(tmp_path, monkeypatch):
+    import tqdm
+
+    from evclip.datasets.synthetic import build_synthetic_benchmark
+
+    tiny = replace(
+        SMALL, train_per_class=1, test_per_class=1, zeroshot_per_class=1, fewshot_k=(1,),
+        n_captions=2, image_size=32, digit_size=(14, 18),
+    )  # fmt: skip
+    reference, copy = tmp_path / "reference", tmp_path / "parallel"
+    build_synthetic_benchmark(reference, config=tiny, progress=False)
+
+    def interrupt(self, n=1):
+        raise KeyboardInterrupt  # Ctrl-C while the first finished clip is counted
+
+    monkeypatch.setattr(tqdm.tqdm, "update", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        build_synthetic_benchmark(copy, config=tiny, workers=2, progress=False)
+    monkeypatch.undo()
+    done = list(copy.glob("action_*/sample_*"))  # the pool has stopped: nothing runs any more
+    assert 1 <= len(done) <= 5  # the clip counted, plus those already running: not all 22
+    assert not list(copy.rglob(".tmp-*"))
+    manifest = build_synthetic_benchmark(copy, config=tiny, progress=False)
+    assert manifest["written_now"] == 22 - len(done)
+    assert _hashes(copy) == _hashes(reference)  # clips from worker processes, byte for byte
+
+
+# ---------------------------------------------------------------- evclip synthesize (EZSR)
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for label, name in (("cat", "a.png"), ("cat", "b.png"), ("dog", "c.png")):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((24, 32)) * 255).astype(np.uint8)).save(root / label / name)
+    return root
+
+
+SYNTHESIZE = {"workers": 1, "progress": False, "n_frames": 12}
+
+
+def _interrupt_after(monkeypatch, n_calls: int) -> list[str]:
+    from evclip.simulate import synthesize as synth
+
+    calls: list[str] = []
+    real = synth.run_job
+
+    def counted(job, *args):
+        if len(calls) >= n_calls:
+            raise KeyboardInterrupt
+        calls.append(job.events)
+        return real(job, *args)
+
+    monkeypatch.setattr(synth, "run_job", counted)
+    return calls
+
+
+def test_synthesize_appends_after_a_row_cut_short_by_a_kill(image_folder, tmp_path, monkeypatch):
+    from evclip.simulate import synthesize as synth
+
+    out = tmp_path / "events"
+    _interrupt_after(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        synth.synthesize_folder(image_folder, out, **SYNTHESIZE)
+    partial = out / synth.PARTIAL_NAME
+    with partial.open("a") as f:
+        f.write('{"class": "cat", "ima')  # the process was killed while writing a row
+    monkeypatch.undo()
+    _interrupt_after(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        synth.synthesize_folder(image_folder, out, **SYNTHESIZE)
+    rows = list(synth._read_rows(partial))
+    assert sorted(r["events"] for r in rows) == ["cat/a.npz", "cat/b.npz"]
+
+
+def test_synthesize_deletes_temporaries_of_a_killed_run(image_folder, tmp_path):
+    from evclip.simulate import synthesize as synth
+
+    out = tmp_path / "events"
+    synth.synthesize_folder(image_folder, out, **SYNTHESIZE)
+    stale = [out / "cat" / ".a.npz.k3x9_q.tmp", out / ".manifest.abc.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    summary = synth.synthesize_folder(image_folder, out, **SYNTHESIZE)
+    assert summary.skipped == 3 and not any(p.exists() for p in stale)
+
+
+def test_synthesize_refuses_to_mix_settings_and_pairs_absolute_paths(
+    image_folder, tmp_path, monkeypatch, capsys
+):
+    from evclip.cli.main import main
+    from evclip.simulate import synthesize as synth
+
+    monkeypatch.chdir(image_folder.parent)
+    synth.synthesize_folder("images", "events", **SYNTHESIZE)
+    out = tmp_path / "events"
+    rows = [json.loads(line) for line in (out / synth.MANIFEST_NAME).read_text().splitlines()]
+    assert all(Path(r["image"]).is_absolute() and Path(r["image"]).is_file() for r in rows)
+    assert len({r["settings"] for r in rows}) == 1
+    with pytest.raises(ValueError, match="other settings"):
+        synth.synthesize_folder("images", "events", **{**SYNTHESIZE, "n_frames": 20})
+    argv = ["synthesize", "images", "events", "--quiet", "--motion", "affine", "--workers", "1"]
+    assert main(argv) == 2 and "other settings" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    again = [json.loads(line) for line in (out / synth.MANIFEST_NAME).read_text().splitlines()]
+    assert {r["settings"] for r in again} != {r["settings"] for r in rows}
+    assert main(argv) == 0  # the same settings again: everything is skipped
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["skipped"] == 3

@@ -99,7 +99,7 @@ class SyntheticConfig:
 
     @classmethod
     def full(cls) -> SyntheticConfig:
-        """48 classes (10 held out), 64x64, 40 train + 10 test clips per seen class."""
+        """60 classes (12 held out), 64x64, 40 train + 10 test clips per seen class."""
         return cls(
             name="full",
             colours=("red", "green", "blue"),
@@ -242,16 +242,21 @@ def write_sample(root: Path, spec: SampleSpec, sample: RenderedSample) -> Path:
 
     final = root / spec.relative_path
     tmp = final.with_name(f".tmp-{spec.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for kind, frames in (("aps", sample.rgb), ("dvs", sample.event_images)):
-        folder = tmp / f"{spec.name}_{kind}"
-        folder.mkdir(parents=True)
-        for i, frame in enumerate(frames):
-            Image.fromarray(np.ascontiguousarray(frame)).save(folder / f"{i:08d}.png")
-    # deflated: the clips hold ~10-20k events each; the archive stays byte-deterministic
-    with open_writer(tmp / f"{spec.name}.npz", sample.stream.sensor_size, compress=True) as out:
-        out.write(sample.stream.events)
-    os.replace(tmp, final)
+    shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed mid-write
+    try:
+        for kind, frames in (("aps", sample.rgb), ("dvs", sample.event_images)):
+            folder = tmp / f"{spec.name}_{kind}"
+            folder.mkdir(parents=True)
+            for i, frame in enumerate(frames):
+                Image.fromarray(np.ascontiguousarray(frame)).save(folder / f"{i:08d}.png")
+        # deflated: the clips hold ~10-20k events each; the archive stays byte-deterministic
+        npz = tmp / f"{spec.name}.npz"
+        with open_writer(npz, sample.stream.sensor_size, compress=True) as out:
+            out.write(sample.stream.events)
+        os.replace(tmp, final)
+    except BaseException:  # Ctrl-C or a failed write: leave nothing half-made behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return final
 
 
@@ -270,28 +275,41 @@ def _init_worker() -> None:
 
 
 def _run_samples(root: Path, specs, config, seed, workers: int, progress: bool) -> int:
+    """Render and write every clip not already on disk; returns how many were written now.
+
+    With several workers at most ``2 * workers`` clips are in flight, and an interruption
+    (Ctrl-C) cancels the queued ones at once instead of waiting for the whole plan.
+    """
     from tqdm import tqdm
 
-    bar = tqdm(total=len(specs), desc="synth-dataset", unit="clip", disable=not progress)
     written = 0
-    if workers <= 1:
-        for spec in specs:
-            written += _build_one(str(root), spec, config, seed)
-            bar.update()
-    else:
+    with tqdm(total=len(specs), desc="synth-dataset", unit="clip", disable=not progress) as bar:
+        if workers <= 1:
+            for spec in specs:
+                written += _build_one(str(root), spec, config, seed)
+                bar.update()
+            return written
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            n = len(specs)
-            roots, configs, seeds = [str(root)] * n, [config] * n, [seed] * n
-            jobs = pool.map(_build_one, roots, specs, configs, seeds, chunksize=8)
-            for done in jobs:
-                written += done
-                bar.update()
-    bar.close()
-    return written
+            queue, pending = iter(specs), set()
+            try:
+                while True:
+                    for spec in queue:
+                        pending.add(pool.submit(_build_one, str(root), spec, config, seed))
+                        if len(pending) >= 2 * workers:
+                            break
+                    if not pending:
+                        return written
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        written += future.result()
+                        bar.update()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # let running ones finish
+                raise
 
 
 def _check_existing(root: Path, header: dict[str, Any]) -> None:

@@ -4,14 +4,17 @@ Input ``<image_root>/<class>/<image>``; output ``<out_root>/<class>/<stem>.npz``
 ``<out_root>/manifest.jsonl``, one JSON row per image::
 
     {"class": "cat", "image": "/data/imgs/cat/001.jpg", "events": "cat/001.npz",
-     "n_events": 15234, "sensor_size": [240, 180], "status": "ok"}
+     "n_events": 15234, "sensor_size": [240, 180], "settings": "9f2c...", "status": "ok"}
 
+``image`` is the absolute path of the source image, the other half of the (events, image) pair.
 Failed images (unreadable or corrupt) get ``"status": "failed"`` and an ``"error"``. Event files
 are written atomically, so an interrupted run leaves no partial file under a final name and a
-second run skips every image whose output exists. Rows are also appended to
-``manifest.partial.jsonl`` as they finish, so a resumed run knows the event counts of earlier
-outputs without reading them. Each image's simulation is seeded from a stable hash of its relative
-path, so results do not depend on the order, the number of workers or the run.
+second run skips every image whose output exists; temporary files left by a killed run are
+deleted. Rows are also appended to ``manifest.partial.jsonl`` as they finish, so a resumed run
+knows the event counts of earlier outputs without reading them. ``settings`` is a digest of the
+motion, sensor model and sizes: resuming with other settings is refused rather than mixing two
+kinds of events in one folder. Each image's simulation is seeded from a stable hash of its
+relative path, so results do not depend on the order, the number of workers or the run.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -102,7 +105,7 @@ def plan_jobs(
     image_root: str | os.PathLike[str], base_seed: int = 0, extension: str = ".npz"
 ) -> tuple[list[SynthesisJob], list[tuple[str, str]]]:
     """Jobs for every image, and (image, error) for images whose output name is already taken."""
-    root = Path(image_root)
+    root = Path(image_root).absolute()  # manifest rows must stay valid from any folder
     jobs, clashes = [], []
     taken: dict[str, str] = {}
     for label, path in list_images(root):
@@ -147,7 +150,13 @@ def run_job(
         write_events(Path(out_root) / job.events, stream)
     except Exception as err:  # a corrupt image must not stop a run over a million of them
         return {**row, "status": "failed", "error": f"{type(err).__name__}: {err}"}
-    return {**row, "n_events": len(stream), "sensor_size": list(stream.sensor_size), "status": "ok"}
+    return {
+        **row,
+        "n_events": len(stream),
+        "sensor_size": list(stream.sensor_size),
+        "settings": settings_digest(motion, config, image_size, motion_options),
+        "status": "ok",
+    }
 
 
 def _init_worker() -> None:
@@ -167,21 +176,70 @@ def _read_rows(path: Path) -> Iterator[dict[str, Any]]:
                 continue  # a line cut short by an interruption
 
 
-def _known_rows(out_root: Path) -> dict[str, dict[str, Any]]:
-    """Successful rows of earlier runs, by events path."""
+def settings_digest(
+    motion: str,
+    config: SimulatorConfig,
+    image_size: tuple[int, int] | None,
+    motion_options: dict[str, Any],
+) -> str:
+    """A short digest of everything that shapes an output file, recorded in each manifest row."""
+    settings = {
+        "motion": motion,
+        "config": asdict(config),
+        "image_size": list(image_size) if image_size is not None else None,
+        "motion_options": motion_options,
+    }
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _known_rows(out_root: Path, settings: str | None) -> dict[str, dict[str, Any]]:
+    """Successful rows of earlier runs, by events path.
+
+    Raises:
+        ValueError: when a row was made with other settings than ``settings`` (None: any).
+    """
     rows = {}
     for name in (MANIFEST_NAME, PARTIAL_NAME):
         for row in _read_rows(out_root / name):
             if row.get("status") == "ok" and "events" in row:
                 rows[row["events"]] = row
+    other = [r for r in rows.values() if settings and r.get("settings", settings) != settings]
+    if other:
+        raise ValueError(
+            f"{out_root}: holds {len(other)} event files made with other settings (motion, sensor "
+            f"model or sizes), e.g. {other[0]['events']}; use --overwrite or another folder"
+        )
     return rows
 
 
-def _skipped_row(job: SynthesisJob, out_root: Path, known: dict[str, dict]) -> dict[str, Any]:
+def _remove_stale_temporaries(out_root: Path, labels: set[str]) -> None:
+    """Delete the temporary files that a killed run (SIGKILL, power loss) left behind."""
+    stale = list(out_root.glob(".manifest.*.tmp"))
+    for label in labels:
+        stale += (out_root / label).glob(".*.tmp")  # the event writers' ".<name>.<random>.tmp"
+    for path in stale:
+        path.unlink(missing_ok=True)
+
+
+def _open_partial(out_root: Path):
+    """The partial manifest, opened for appending after any line a kill cut short."""
+    path = out_root / PARTIAL_NAME
+    cut = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    partial = path.open("a")
+    if cut:
+        partial.write("\n")  # otherwise the next row would be glued to the broken line
+    return partial
+
+
+def _skipped_row(
+    job: SynthesisJob, out_root: Path, known: dict[str, dict], settings: str
+) -> dict[str, Any]:
     if job.events in known:
         return {**known[job.events], "class": job.label, "image": job.image}
     from evclip.io import read_events
 
+    # finished by a run that was stopped before it could record the row
     stream = read_events(out_root / job.events)
     return {
         "class": job.label,
@@ -189,6 +247,7 @@ def _skipped_row(job: SynthesisJob, out_root: Path, known: dict[str, dict]) -> d
         "events": job.events,
         "n_events": len(stream),
         "sensor_size": list(stream.sensor_size),
+        "settings": settings,
         "status": "ok",
     }
 
@@ -230,7 +289,7 @@ def _run_jobs(
                     yield future.result()
                     bar.update()
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)  # let running ones finish
             raise
 
 
@@ -256,7 +315,8 @@ def synthesize_folder(
         config: the sensor model; each image runs with a seed derived from ``config.seed`` and its
             relative path.
         workers: worker processes (spawned, one torch thread each); 1 runs in this process.
-        overwrite: redo images whose output exists instead of skipping them.
+        overwrite: redo images whose output exists instead of skipping them (needed to resume
+            a folder made with other settings).
         progress: show a progress bar and print a summary to stderr.
         image_size: (width, height) every image is resized to (the sensor size); None keeps each
             image's own size.
@@ -266,6 +326,10 @@ def synthesize_folder(
 
     Returns:
         A :class:`SynthesisSummary`.
+
+    Raises:
+        ValueError: for an unknown motion, or when ``out_root`` holds events made with other
+            settings and ``overwrite`` is False.
     """
     if motion not in MOTIONS:
         raise ValueError(f"unknown motion {motion!r}; known: {', '.join(MOTIONS)}")
@@ -273,7 +337,9 @@ def synthesize_folder(
     out = Path(out_root)
     jobs, clashes = plan_jobs(image_root, config.seed, extension)
     out.mkdir(parents=True, exist_ok=True)
-    known = _known_rows(out)
+    settings = settings_digest(motion, config, image_size, motion_options)
+    known = _known_rows(out, None if overwrite else settings)
+    _remove_stale_temporaries(out, {job.label for job in jobs})
     summary = SynthesisSummary(failed=list(clashes))
     rows = [
         {"class": Path(p).parent.name, "image": p, "status": "failed", "error": e}
@@ -282,7 +348,7 @@ def synthesize_folder(
     todo = []
     for job in jobs:
         if not overwrite and (out / job.events).is_file():
-            rows.append(_skipped_row(job, out, known))
+            rows.append(_skipped_row(job, out, known, settings))
             summary.skipped += 1
         else:
             todo.append(job)
@@ -291,7 +357,7 @@ def synthesize_folder(
     args = (str(out), motion, config, image_size, motion_options)
     with (
         tqdm(total=len(todo), disable=not progress, unit="image") as bar,
-        (out / PARTIAL_NAME).open("a") as partial,
+        _open_partial(out) as partial,
     ):
         for row in _run_jobs(todo, workers, args, bar):
             rows.append(row)
