@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class EventFormatError(ValueError):
@@ -25,3 +29,29 @@ class EventFormatError(ValueError):
         where = f" (at byte offset {offset})" if offset is not None else ""
         prefix = f"{self.path}: " if self.path else ""
         super().__init__(f"{prefix}{problem}{where}")
+
+
+def reraise_as_format_errors(
+    path: str | os.PathLike[str],
+    chunks: Iterator[T],
+    errors: tuple[type[BaseException], ...],
+    what: str,
+) -> Iterator[T]:
+    """Yield from ``chunks``; a library error among ``errors`` becomes an EventFormatError.
+
+    Args:
+        path: the file named in the error.
+        chunks: a decoding generator.
+        errors: the exceptions that mean a damaged file (EventFormatError passes unchanged).
+        what: the start of the message, e.g. "corrupt HDF5 file".
+    """
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except EventFormatError:
+            raise
+        except errors as error:
+            raise EventFormatError(path, f"{what}: {error}") from error
+        yield chunk

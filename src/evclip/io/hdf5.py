@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from evclip.io.errors import EventFormatError
+from evclip.io.errors import EventFormatError, reraise_as_format_errors
 from evclip.io.events import EventStream, Frames, make_events
 
 DSEC_SENSOR = (640, 480)
@@ -185,14 +185,6 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[EventStream]:
 def iter_chunks(path: str | os.PathLike[str], chunk_size: int) -> Iterator[EventStream]:
     """Read slices of ``chunk_size`` events; without a declared size a first pass finds it."""
     path = Path(path)
-    chunks = _chunks(path, chunk_size)
-    while True:
-        try:
-            chunk = next(chunks)
-        except StopIteration:
-            return
-        except EventFormatError:
-            raise
-        except _H5_ERRORS as error:
-            raise EventFormatError(path, f"corrupt HDF5 file: {error}") from error
-        yield chunk
+    yield from reraise_as_format_errors(
+        path, _chunks(path, chunk_size), _H5_ERRORS, "corrupt HDF5 file"
+    )

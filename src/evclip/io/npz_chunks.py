@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from evclip.io.errors import EventFormatError
+from evclip.io.errors import EventFormatError, reraise_as_format_errors
 from evclip.io.events import EventStream, Frames
 from evclip.io.numpy_formats import (
     NIMAGENET_SENSOR,
@@ -220,13 +220,4 @@ def iter_npz_chunks(
     """
     path = Path(path)
     chunks: Iterator[Any] = _chunks(path, chunk_size)
-    while True:
-        try:
-            chunk = next(chunks)
-        except StopIteration:
-            return
-        except EventFormatError:
-            raise
-        except load_errors as error:
-            raise EventFormatError(path, f"corrupt .npz archive: {error}") from error
-        yield chunk
+    yield from reraise_as_format_errors(path, chunks, load_errors, "corrupt .npz archive")
