@@ -12,3 +12,19 @@ def realdata_dir() -> Path:
     if not folder.is_dir():
         pytest.skip(f"real data folder {folder} is absent")
     return folder
+
+
+def _kernel_paths() -> list[bool]:
+    """The representation kernel paths to test: numba (where it imports) and numpy."""
+    from evclip.representations import _kernels
+
+    return [True, False] if _kernels.numba is not None else [False]
+
+
+@pytest.fixture(params=_kernel_paths(), ids=lambda use: "numba" if use else "numpy")
+def kernel_path(request, monkeypatch) -> bool:
+    """Run a test once with the numba kernels and once with the numpy fallback."""
+    from evclip.representations import _kernels
+
+    monkeypatch.setattr(_kernels, "USE_NUMBA", request.param)
+    return request.param
