@@ -28,3 +28,11 @@ def kernel_path(request, monkeypatch) -> bool:
 
     monkeypatch.setattr(_kernels, "USE_NUMBA", request.param)
     return request.param
+
+
+@pytest.fixture
+def hardvs_root(tmp_path) -> Path:
+    """A three-sample HARDVS tree of PNG frame folders (see ``dataset_fixtures.HARDVS_SAMPLES``)."""
+    from dataset_fixtures import write_hardvs_tree
+
+    return write_hardvs_tree(tmp_path / "HARDVS")

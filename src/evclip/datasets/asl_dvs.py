@@ -71,4 +71,4 @@ class ASLDVS(EventDataset):
     def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
         from evclip.io.matlab import read_asl_dvs
 
-        return self._render(read_asl_dvs(ref.path, flip_y=self.flip_y))
+        return self._render(read_asl_dvs(ref.path, flip_y=self.flip_y), rng)

@@ -10,8 +10,11 @@ Every reader is an :class:`EventDataset` whose ``__getitem__`` returns a dict:
 - ``"label"`` (int), ``"class_name"`` (str), ``"path"`` (str).
 
 T frames are taken in temporal order (see :mod:`evclip.datasets.frames`): segment centres when
-evaluating, a seeded random point in each segment when training. The random offsets depend only
-on (seed, epoch, index), so they are the same with any number of DataLoader workers.
+evaluating, a seeded random point in each segment when training. Event files follow the same
+rule: each of the T event windows is centred on that point (:meth:`EventDataset._render`), so
+training sees a different cut of the stream every epoch and evaluation always the same one. The
+random offsets depend only on (seed, epoch, index), so they are the same with any number of
+DataLoader workers.
 
 Error policy: ``on_error="raise"`` raises :class:`SampleError` naming the sample's path;
 ``on_error="skip"`` warns once per bad sample (per process), returns the next valid one (so
@@ -41,7 +44,7 @@ import torch
 from torch.utils.data import Dataset
 
 from evclip.datasets.errors import DatasetError, SampleError
-from evclip.datasets.frames import stream_event_images, to_tensor
+from evclip.datasets.frames import SLICINGS, segment_positions, stream_event_images, to_tensor
 from evclip.datasets.skips import SkipLog
 from evclip.io import EventStream
 from evclip.registry import Registry
@@ -87,8 +90,8 @@ class EventDataset(Dataset):
         slicing: ``"time"``, ``"count"`` or ``"afe"``: how a stream is cut into T windows.
         events_per_window: window length for ``slicing="count"``.
         image_size: (H, W) to resize every frame to; None keeps the stored size.
-        train: random frame offsets (True) or segment centres (False); default
-            ``split == "train"``.
+        train: random frame offsets and event windows (True) or segment centres (False);
+            default ``split == "train"``.
         seed: seed of the training offsets.
         transform: callable applied to the finished sample dict.
         on_error: ``"raise"`` or ``"skip"``.
@@ -120,6 +123,8 @@ class EventDataset(Dataset):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {num_frames}")
+        if slicing not in SLICINGS:
+            raise ValueError(f"slicing must be one of {SLICINGS}, got {slicing!r}")
         if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
             raise ValueError(f"image_size must be (height, width), got {image_size!r}")
         self.root = os.fspath(root)
@@ -164,16 +169,31 @@ class EventDataset(Dataset):
         """Return numpy frames: ``"rgb"``/``"events"`` uint8 [T, H, W, 3] and/or ``"stream"``."""
         raise NotImplementedError
 
-    def _render(self, stream: EventStream) -> dict[str, Any]:
-        """``{"stream": ...}`` with ``representation=None``, else ``{"events": [T, H, W, 3]}``."""
+    def _render(
+        self,
+        stream: EventStream,
+        rng: np.random.Generator | None,
+        *,
+        positions: np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        """``{"stream": ...}`` with ``representation=None``, else ``{"events": [T, H, W, 3]}``.
+
+        The T windows are centred on ``positions`` (fractions of the clip), by default drawn
+        from ``rng`` as frames are (:func:`~evclip.datasets.frames.segment_positions`): random
+        points in T equal segments when training, the segment centres when evaluating. Pass the
+        positions used for a sample's RGB frames so that both show the same moments.
+        """
         if self.representation is None:
             return {"stream": stream}
+        if positions is None:
+            positions = segment_positions(self.num_frames, train=self.train, rng=rng)
         images = stream_event_images(
             stream,
             self.num_frames,
             self.representation,
             slicing=self.slicing,
             events_per_window=self.events_per_window,
+            positions=positions,
         )
         return {"events": images}
 

@@ -118,4 +118,4 @@ class DVSGesture(EventDataset):
                 f"(labels file {ref.meta['labels']} line {ref.meta['line']})",
             )
         events = recording.events[lo:hi].copy()
-        return self._render(EventStream(events, GESTURE_SENSOR, Frames(), ref.path))
+        return self._render(EventStream(events, GESTURE_SENSOR, Frames(), ref.path), rng)

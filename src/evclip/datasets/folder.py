@@ -10,8 +10,9 @@ Layout (``<split>/`` is optional; with ``split=None`` the class folders sit unde
 
 Labels follow the sorted class-folder names, or the order of ``class_names=`` when given.
 When a sample has frames, T of them are sampled like every other reader; its event images are
-the events during each chosen frame when ``timestamps.txt`` exists, and otherwise T equal
-slices of the whole recording (which line up with the frames when both cover the same time).
+the events during each chosen frame when ``timestamps.txt`` exists, and otherwise T windows of
+the whole recording centred on the same fractions of the clip as the frames (which line up with
+the frames when both cover the same time).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class EventFolder(EventDataset):
     def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
         path = Path(ref.path)
         if path.is_file():
-            return self._render(read_events(path))
+            return self._render(read_events(path), rng)
         if not path.is_dir():
             raise DatasetError(path, "sample not found")
         event_files = list_files(path, EVENT_SUFFIXES)
@@ -118,5 +119,5 @@ class EventFolder(EventDataset):
                 frame_t = _read_timestamps(stamps, len(frames))
                 out["events"] = aligned_event_images(stream, frame_t, indices, self.representation)
             else:
-                out.update(self._render(stream))
+                out.update(self._render(stream, rng, positions=positions))
         return out

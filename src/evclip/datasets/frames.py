@@ -4,6 +4,11 @@ Frame choice (TSN-style segments): the clip is cut into T equal segments; evalua
 segment's centre, training a uniformly random point inside each segment. Positions are
 fractions of the clip, so two modalities with different frame counts (RGB and event PNGs) are
 sampled at the same moments.
+
+Event files use the same positions (:func:`stream_windows`): each of the T event windows is
+centred on its position, so a window moves with the random point when training and sits exactly
+on its segment when evaluating, and an RGB frame and the event window taken with it cover the
+same moment of the clip.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from PIL import Image
 from evclip.datasets.errors import DatasetError
 from evclip.datasets.lists import IMAGE_SUFFIXES, list_files
 from evclip.io import EventStream
+
+SLICINGS = ("time", "count", "afe")
 
 
 def segment_positions(
@@ -125,6 +132,61 @@ def aligned_event_images(
     return np.stack(images)
 
 
+def _window_starts(positions: np.ndarray, length: int) -> np.ndarray:
+    """Offsets of windows ``length`` long centred on ``positions`` (fractions of T windows).
+
+    A window that would stick out of [0, T * length) is moved inside it, so windows keep their
+    length (and so their event density) and never leave the clip. Centred positions give
+    ``i * length`` exactly. int64 [T].
+    """
+    n = len(positions)
+    starts = np.rint((np.asarray(positions, dtype=np.float64) * n - 0.5) * length)
+    return np.clip(starts, 0, (n - 1) * length).astype(np.int64)
+
+
+def stream_windows(
+    t: np.ndarray,
+    positions: np.ndarray,
+    *,
+    slicing: str = "time",
+    events_per_window: int | None = None,
+) -> np.ndarray:
+    """Index slices of T event windows centred on ``positions`` (see :func:`segment_positions`).
+
+    Each window is as long as one of T equal segments and centred on its position, moved inside
+    the clip when it would stick out. With segment centres (evaluation) the windows are exactly
+    those of :func:`evclip.representations.event_images`, tonic's rules included.
+
+    Args:
+        t: int64 [N] sorted timestamps.
+        positions: float [T] increasing fractions in [0, 1).
+        slicing: ``"time"``: windows of ``(t[-1] - t[0]) // T`` microseconds; ``"count"``:
+            windows of ``N // T`` events, or of ``events_per_window`` events placed among the
+            first ``T * events_per_window`` (E-CLIP's windows; past the end they are empty).
+        events_per_window: window size for ``slicing="count"``.
+
+    Returns:
+        int64 [T, 2] (start, stop) rows for ``events[start:stop]``; starts never decrease.
+    """
+    from evclip.representations.slicing import search_sorted
+
+    n_frames = len(positions)
+    if slicing == "time":
+        if len(t) == 0:
+            return np.zeros((n_frames, 2), np.int64)
+        length = (int(t[-1]) - int(t[0])) // n_frames
+        begins = int(t[0]) + _window_starts(positions, length)
+        index = search_sorted(t, np.concatenate([begins, begins + length]))
+        return np.stack([index[:n_frames], index[n_frames:]], axis=1)
+    if slicing == "count":
+        length = len(t) // n_frames if events_per_window is None else int(events_per_window)
+        if length < 1 and events_per_window is not None:
+            raise ValueError(f"events_per_window must be at least 1, got {events_per_window}")
+        starts = np.minimum(_window_starts(positions, length), len(t))
+        return np.stack([starts, np.minimum(starts + length, len(t))], axis=1)
+    raise ValueError(f"slicing must be 'time' or 'count' here, got {slicing!r}")
+
+
 def stream_event_images(
     stream: EventStream,
     n_frames: int,
@@ -132,18 +194,43 @@ def stream_event_images(
     *,
     slicing: str = "time",
     events_per_window: int | None = None,
+    positions: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``n_frames`` event images from a whole stream. uint8 [T, H, W, 3]."""
-    from evclip.representations import event_images
+    """``n_frames`` event images from a whole stream, in temporal order. uint8 [T, H, W, 3].
 
-    return event_images(
-        stream.events,
-        stream.sensor_size,
-        n_frames,
-        mode=mode,
-        slicing=slicing,
-        events_per_window=events_per_window,
-    )
+    Args:
+        stream: the sample's events.
+        n_frames: T.
+        mode: an event image mode of :func:`evclip.representations.event_image`.
+        slicing: ``"time"``, ``"count"`` (windows from :func:`stream_windows`) or ``"afe"``
+            (adaptive frames; the T images are the leaves at ``positions`` in leaf order).
+        events_per_window: window size for ``slicing="count"``.
+        positions: float [T] fractions from :func:`segment_positions`; default the segment
+            centres (evaluation), which give the windows of
+            :func:`evclip.representations.event_images` for ``"time"`` and ``"count"``.
+    """
+    from evclip.representations import afe_frames, count_slices, event_image
+
+    if slicing not in SLICINGS:
+        raise ValueError(f"slicing must be one of {SLICINGS}, got {slicing!r}")
+    if positions is None:
+        positions = segment_positions(n_frames, train=False)
+    if len(positions) != n_frames:
+        raise ValueError(f"{len(positions)} positions for {n_frames} frames")
+    events = stream.events
+    if slicing == "afe":
+        # the default of evclip.representations.event_images, and ExACT's threshold
+        min_events = max(1, len(events) // (4 * n_frames))
+        leaves = afe_frames(events, stream.sensor_size, min_events=min_events, threshold=0.0)
+        if leaves:
+            picked = np.asarray(leaves, np.int64)[positions_to_indices(positions, len(leaves))]
+        else:
+            picked = np.zeros((n_frames, 2), np.int64)
+    else:
+        t = events["t"]
+        picked = stream_windows(t, positions, slicing=slicing, events_per_window=events_per_window)
+    counts = count_slices(events, stream.sensor_size, picked)  # [T, 2, H, W]
+    return np.stack([event_image(frame, mode) for frame in counts])
 
 
 def to_tensor(frames: np.ndarray, image_size: tuple[int, int] | None = None) -> torch.Tensor:

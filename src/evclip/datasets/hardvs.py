@@ -10,6 +10,12 @@ Layout under ``root``::
 The label is the file's label column; for class folders named ``action_XXX`` the folder must
 agree (XXX - 1), which catches shifted or hand-edited lists at construction. Other data in the
 same layout (such as evclip's own synthetic benchmark) reuse the reader with ``class_names=``.
+
+With ``source="npz"`` the RGB frames come from the ``<sample>_aps`` folder beside the event file
+(at either depth the folder is ``action_XXX/<sample>/<sample>_aps``), sampled at the same
+fractions of the clip as the event windows. Whether samples carry ``"rgb"`` is decided once for
+the whole dataset (see :class:`FrameFolderDataset`), never sample by sample: a batch needs the
+same keys in every sample, and a fusion model needs RGB in all of them.
 """
 
 from __future__ import annotations
@@ -41,12 +47,26 @@ class FrameFolderDataset(EventDataset):
     """A dataset whose samples are folders with ``<sample>_dvs`` and ``<sample>_aps`` PNGs,
     listed in mmaction-style split files (shared by HARDVS and PokerEvent).
 
+    Which samples carry ``"rgb"`` (``with_rgb``):
+
+    - ``None`` (default): with ``source="png"``, every sample (the ``_aps`` folder is part of
+      that layout). With an event file, RGB when the ``_aps`` folders are there: if every
+      listed sample has one, every sample carries ``"rgb"``; if none has (a download of the
+      compact files only, the usual case) none does. If only some have one, the download is
+      incomplete and a model would get batches with and without RGB, so with
+      ``on_error="raise"`` construction fails naming the first sample without RGB, its list line
+      and how many lack it (pass ``with_rgb=False`` to use the events only); with
+      ``on_error="skip"`` the samples without RGB are skipped and reported like any bad sample.
+    - ``True``: every sample must have RGB; with ``on_error="raise"`` and ``check_files`` a
+      sample without it fails construction, otherwise its load fails (or is skipped).
+    - ``False``: events only.
+
     Args:
         root: dataset folder.
         split: ``train``, ``val`` or ``test`` (reads ``<split>_label.txt``).
         class_names: list, path of a class list file, or None for the shipped list.
         source: ``"png"`` (event and RGB PNGs) or an event file kind (see subclasses).
-        with_rgb: load the RGB frames too.
+        with_rgb: None, True or False, as above; resolved to a bool in ``self.with_rgb``.
         split_file: a list file to read instead of ``root/<split>_label.txt``.
         sensor_size: (width, height) of the event files.
         **options: see :class:`~evclip.datasets.base.EventDataset`.
@@ -55,6 +75,8 @@ class FrameFolderDataset(EventDataset):
     shipped_names = ""
     event_suffix = ".npz"
     sources = ("png", "npz")
+    #: True where the event file holds the RGB frames itself (AEDAT 4 APS frames).
+    rgb_in_event_file = False
 
     def __init__(
         self,
@@ -63,7 +85,7 @@ class FrameFolderDataset(EventDataset):
         *,
         class_names: list[str] | str | os.PathLike[str] | None = None,
         source: str = "png",
-        with_rgb: bool = True,
+        with_rgb: bool | None = None,
         split_file: str | os.PathLike[str] | None = None,
         sensor_size: tuple[int, int] = HARDVS_SENSOR,
         **options: Any,
@@ -83,12 +105,39 @@ class FrameFolderDataset(EventDataset):
             meta = {"list": str(list_path), "list_line": entry.line}
             samples.append(SampleRef(str(root / entry.sample), entry.label, meta))
         self.source = source
-        self.with_rgb = with_rgb
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
-        self.has_rgb = with_rgb and source == "png"
         if source == "png" and options.get("representation", "eclip_rgb") is None:
             raise ValueError("representation=None (raw streams) needs an event-file source")
         super().__init__(root, split, samples, names, **options)
+        self.with_rgb = self._resolve_rgb(with_rgb, options.get("check_files", True))
+        self.has_rgb = self.with_rgb
+
+    def _resolve_rgb(self, with_rgb: bool | None, check_files: bool) -> bool:
+        """Whether every sample carries ``"rgb"`` (the rules are in the class docstring)."""
+        if with_rgb is False:
+            return False
+        if self.source == "png" or self.rgb_in_event_file:
+            return True
+        if with_rgb and (not check_files or self.on_error == "skip"):
+            return True  # nothing to decide: a sample without RGB fails (or is skipped) on load
+        missing = [ref for ref in self.samples if not self._aps_folder(Path(ref.path)).is_dir()]
+        if with_rgb is None and len(missing) == len(self.samples):
+            return False  # the compact event files alone
+        if missing and self.on_error == "raise":
+            ref = missing[0]
+            raise DatasetError(
+                ref.meta["list"],
+                f"{len(missing)} of {len(self.samples)} samples have no RGB frames; the first: "
+                f"{self._aps_folder(Path(ref.path))} not found (pass with_rgb=False to read the "
+                "events only, or on_error='skip' to skip these samples)",
+                ref.meta["list_line"],
+            )
+        return True
+
+    @staticmethod
+    def _aps_folder(sample: Path) -> Path:
+        """The folder of a sample's RGB frames (the same for both event file depths)."""
+        return sample / f"{sample.name}_aps"
 
     @staticmethod
     def _check_folder(folder: str, label: int, list_path: Path, line: int) -> None:
@@ -115,18 +164,20 @@ class FrameFolderDataset(EventDataset):
         ]
 
     def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
-        if self.source == "png":
-            return self._load_png(Path(ref.path), rng)
-        return self._render(self._read_stream(Path(ref.path)))
-
-    def _load_png(self, sample: Path, rng: np.random.Generator | None) -> dict[str, Any]:
+        sample = Path(ref.path)
         positions = segment_positions(self.num_frames, train=self.train, rng=rng)
         out: dict[str, Any] = {}
-        dvs = image_files(sample / f"{sample.name}_dvs")
-        out["events"] = load_frames(dvs, positions_to_indices(positions, len(dvs)))
+        if self.source == "png":
+            dvs = image_files(sample / f"{sample.name}_dvs")
+            out["events"] = load_frames(dvs, positions_to_indices(positions, len(dvs)))
+        else:
+            out.update(self._render(self._read_stream(sample), rng, positions=positions))
         if self.with_rgb:
-            aps = image_files(sample / f"{sample.name}_aps")
-            out["rgb"] = load_frames(aps, positions_to_indices(positions, len(aps)))
+            aps = self._aps_folder(sample)
+            if not aps.is_dir():
+                raise DatasetError(aps, "RGB frames folder not found (with_rgb=False: events only)")
+            files = image_files(aps)
+            out["rgb"] = load_frames(files, positions_to_indices(positions, len(files)))
         return out
 
     def _read_stream(self, sample: Path) -> EventStream:
@@ -145,7 +196,9 @@ class HARDVS(FrameFolderDataset):
 
     ``source="png"`` gives ``"events"`` (the shipped event PNGs) and ``"rgb"``;
     ``source="npz"`` reads the compact event files and renders ``"events"`` with the chosen
-    representation (or returns the raw ``"stream"`` with ``representation=None``).
+    representation (or returns the raw ``"stream"`` with ``representation=None``), plus
+    ``"rgb"`` from the ``_aps`` folders when they are there (see ``with_rgb`` in
+    :class:`FrameFolderDataset`).
     """
 
     shipped_names = "hardvs"

@@ -203,5 +203,5 @@ class NCaltech101(EventDataset):
         out: dict[str, Any] = {}
         if self.with_rgb and ref.meta.get("image"):
             out["rgb"] = read_image(ref.meta["image"])[None]
-        out.update(self._render(stream))
+        out.update(self._render(stream, rng))
         return out

@@ -106,4 +106,5 @@ class NImageNet(EventDataset):
         super().__init__(root, split, samples, class_names("nimagenet"), **options)
 
     def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
-        return self._render(read_events(ref.path, sensor_size=NIMAGENET_SENSOR, sort=True))
+        stream = read_events(ref.path, sensor_size=NIMAGENET_SENSOR, sort=True)
+        return self._render(stream, rng)

@@ -53,4 +53,4 @@ class NMNIST(EventDataset):
 
     def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
         stream = read_events(ref.path, sensor_size=NMNIST_SENSOR)
-        return self._render(stream)
+        return self._render(stream, rng)

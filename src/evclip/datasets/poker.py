@@ -37,17 +37,14 @@ class PokerEvent(FrameFolderDataset):
     shipped_names = "poker"
     event_suffix = ".aedat4"
     sources = ("png", "aedat4")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.has_rgb = self.with_rgb
+    rgb_in_event_file = True
 
     def _load(self, ref: SampleRef, rng: np.random.Generator | None) -> dict[str, Any]:
         if self.source == "png":
-            return self._load_png(Path(ref.path), rng)
+            return super()._load(ref, rng)
         stream = self._read_stream(Path(ref.path))
         if not self.with_rgb:
-            return self._render(stream)
+            return self._render(stream, rng)
         if len(stream.frames) == 0:
             raise DatasetError(stream.path, "recording holds no APS frames (pass with_rgb=False)")
         indices = sample_indices(len(stream.frames), self.num_frames, train=self.train, rng=rng)
