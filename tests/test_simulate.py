@@ -478,6 +478,22 @@ def test_numba_and_torch_paths_give_identical_events(monkeypatch, config, as_flo
     check_events(fast, (21, 13))
 
 
+@pytest.mark.parametrize("max_gap_us", [200, 300_000, 2**31])  # sort keys of 1, 3 digits; torch
+def test_numba_path_any_frame_interval(monkeypatch, max_gap_us):
+    from evclip.simulate import _kernels
+
+    if not _kernels.USE_NUMBA:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(5)
+    video = rng.integers(0, 256, (6, 17, 23), dtype=np.uint8)
+    ts = np.cumsum(rng.integers(max_gap_us // 2, max_gap_us, 6))
+    fast = simulate_frames(video, ts, IDEAL).events
+    monkeypatch.setattr(_kernels, "USE_NUMBA", False)
+    slow = simulate_frames(video, ts, IDEAL).events
+    assert len(fast) > 100
+    np.testing.assert_array_equal(fast, slow)
+
+
 def test_numba_path_streaming_equals_whole_clip():
     video = np.random.default_rng(3).integers(0, 256, (7, 10, 12), dtype=np.uint8)
     config = SimulatorConfig(shot_noise_rate_hz=5000.0, seed=1)

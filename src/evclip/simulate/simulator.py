@@ -245,7 +245,7 @@ class EventSimulator:
             reference = reference - cfg.leak_rate_hz * dt_s * state.pos_threshold
         d0 = state.log - state.reference
         d1 = log - reference
-        if self._fast_path(state, d1):
+        if self._fast_path(state, d1, dt_us):
             return self._fire_fast(state, log, reference, d0, d1, dt_us, dt_s_video)
         pixel, fraction, on, change = F.crossing_events(
             d0, d1, state.pos_threshold, state.neg_threshold
@@ -259,13 +259,14 @@ class EventSimulator:
             on = torch.cat([on, noise[2].to(device)])
         return self._order(state, pixel, fraction, on, dt_us, in_pixel_order=noise is None)
 
-    def _fast_path(self, state: _PixelState, d1: torch.Tensor) -> bool:
+    def _fast_path(self, state: _PixelState, d1: torch.Tensor, dt_us: torch.Tensor) -> bool:
         """Whether the numba kernel can do this step (one video on the CPU, no dead time)."""
         return (
             _kernels.USE_NUMBA
             and state.shape[0] == 1
             and d1.device.type == "cpu"
             and self.config.refractory_us == 0
+            and int(dt_us[0]) < _kernels.MAX_INTERVAL_US
         )
 
     def _fire_fast(
@@ -291,7 +292,7 @@ class EventSimulator:
         buffer = self._buffer if self._buffer is not None else _kernels.EventBuffer()
         begin = buffer.size
         out = buffer.reserve(found[2] + n_noise)
-        _kernels.fill_events(out, begin, d0.numpy(), d1.numpy(), *thresholds, found, dt, t0)
+        _kernels.fill_events(out, begin, d0.numpy(), d1.numpy(), found, dt, t0)
         block = out[begin : buffer.size]  # [E + noise], a view
         if n_noise:
             _kernels.merge_noise_events(block, found[2], noise, dt, t0, width, height)
