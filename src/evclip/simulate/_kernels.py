@@ -12,6 +12,7 @@ batches of videos, the refractory filter, and machines without numba (or ``EVCLI
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -34,17 +35,25 @@ MAX_INTERVAL_US: int = 2**30
 if njit is not None:
 
     @njit(cache=True)
-    def _crossings_numba(d1, pos_threshold, neg_threshold, width):  # pragma: no cover - jitted
+    def _crossings_numba(
+        log0, reference0, log1, reference1, pos_threshold, neg_threshold, width
+    ):  # pragma: no cover - jitted
         # Serial on purpose: threads measured no faster here on 2 cores, and a parallel region
         # stalls badly when the cores are busy (synthesis runs one simulator per worker process).
-        n = d1.shape[0]
+        n = log1.shape[0]
+        d0 = np.empty(n, np.float32)
+        d1 = np.empty(n, np.float32)
         change = np.empty(n, np.float32)
+        reference = np.empty(n, np.float32)
         k = np.empty(n, np.float32)
         zero = np.float32(0.0)
         for i in range(n):  # as crossing_events: floor(|d1| / threshold) crossings (vectorised)
+            d0[i] = log0[i] - reference0[i]
+            d1[i] = log1[i] - reference1[i]
             pos_k = max(np.floor(d1[i] / pos_threshold[i]), zero)
             neg_k = max(np.floor(-d1[i] / neg_threshold[i]), zero)
             change[i] = pos_k * pos_threshold[i] - neg_k * neg_threshold[i]
+            reference[i] = reference1[i] + change[i]
             k[i] = pos_k + neg_k
         firing = np.empty((n + 1, 4), np.int64)  # index, x, y, k of firing pixels
         n_firing = 0
@@ -59,7 +68,7 @@ if njit is not None:
                 firing[n_firing, 3] = k_i
                 n_firing += k_i != 0
                 n_events += k_i
-        return change, firing[:n_firing], n_events
+        return Crossings(d0, d1, change, reference, firing[:n_firing], n_events)
 
     @njit(cache=True, inline="always")
     def _crossing_times(d0_i, d1_i, change_i, k):  # pragma: no cover - jitted
@@ -131,49 +140,67 @@ if njit is not None:
             keys, spare = spare, keys
 
 
+class Crossings(NamedTuple):
+    """What :func:`crossings` finds in one interval; arrays are flat over the N pixels.
+
+    Attributes:
+        d0, d1: float32 [N] ``log - reference`` at the start and end of the interval.
+        change: float32 [N] how far each reference level moves (``+-k * threshold``).
+        reference: float32 [N] the reference levels after the interval.
+        firing: int64 [P, 4] flat index, x, y and k of each pixel with k > 0, in index order.
+        n_events: the sum of k.
+    """
+
+    d0: np.ndarray
+    d1: np.ndarray
+    change: np.ndarray
+    reference: np.ndarray
+    firing: np.ndarray
+    n_events: int
+
+
 def crossings(
-    d1: np.ndarray, pos_threshold: np.ndarray, neg_threshold: np.ndarray, width: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+    log0: np.ndarray,
+    reference0: np.ndarray,
+    log1: np.ndarray,
+    reference1: np.ndarray,
+    pos_threshold: np.ndarray,
+    neg_threshold: np.ndarray,
+    width: int,
+) -> Crossings:
     """How each pixel's reference moves, which pixels fire, and how many events they fire.
 
     Args:
-        d1: float32 [N] ``log - reference`` at the end of the interval.
+        log0, reference0: float32 [N] pixel curve and reference level at the start.
+        log1, reference1: float32 [N] the same at the end (the reference after any leak).
         pos_threshold, neg_threshold: float32 [N] per-pixel thresholds.
         width: sensor width (pixels are flat, row by row).
-
-    Returns:
-        change float32 [N] (``+-k * threshold``); firing int64 [P, 4], the flat index, x, y
-        and k of each pixel with k > 0, in index order; the sum of k.
     """
-    change, firing, n_events = _crossings_numba(d1, pos_threshold, neg_threshold, width)
-    return change, firing, int(n_events)
+    found = _crossings_numba(
+        log0, reference0, log1, reference1, pos_threshold, neg_threshold, width
+    )
+    return found._replace(n_events=int(found.n_events))
 
 
-def fill_events(
-    out: np.ndarray,
-    offset: int,
-    d0: np.ndarray,
-    d1: np.ndarray,
-    found: tuple[np.ndarray, np.ndarray, int],
-    dt_us: int,
-    t0_us: int,
-) -> None:
+def fill_events(out: np.ndarray, offset: int, found: Crossings, dt_us: int, t0_us: int) -> None:
     """Write the events :func:`crossings` found into ``out[offset : offset + n]``, in (t, y, x).
 
     Args:
         out: events array (:data:`~evclip.io.EVENT_DTYPE`) with room for them; written in place.
         offset: where the first event goes.
-        d0, d1: float32 [N] ``log - reference`` at the start and end of the interval.
-        found: what :func:`crossings` returned for ``d1``.
+        found: what :func:`crossings` returned for the interval.
         dt_us: length of the interval (microseconds, positive, below :data:`MAX_INTERVAL_US`);
             t0_us: time of its start.
     """
-    change, firing, n_events = found
+    n_events = found.n_events
     if offset + n_events > len(out):
         raise ValueError(f"no room for {n_events} events at {offset} in {len(out)}")
     if not 0 < dt_us < MAX_INTERVAL_US:
         raise ValueError(f"interval of {dt_us} us outside (0, {MAX_INTERVAL_US}) us")
-    _fill_numba(d0, d1, change, firing, int(dt_us), int(t0_us), out, offset, n_events)
+    _fill_numba(
+        found.d0, found.d1, found.change, found.firing, int(dt_us), int(t0_us), out, offset,
+        n_events,
+    )  # fmt: skip
 
 
 if njit is not None:

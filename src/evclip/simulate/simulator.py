@@ -243,10 +243,10 @@ class EventSimulator:
         reference = state.reference
         if cfg.leak_rate_hz > 0:
             reference = reference - cfg.leak_rate_hz * dt_s * state.pos_threshold
+        if self._fast_path(state, log, dt_us):
+            return self._fire_fast(state, log, reference, dt_us, dt_s_video)
         d0 = state.log - state.reference
         d1 = log - reference
-        if self._fast_path(state, d1, dt_us):
-            return self._fire_fast(state, log, reference, d0, d1, dt_us, dt_s_video)
         pixel, fraction, on, change = F.crossing_events(
             d0, d1, state.pos_threshold, state.neg_threshold
         )
@@ -259,12 +259,12 @@ class EventSimulator:
             on = torch.cat([on, noise[2].to(device)])
         return self._order(state, pixel, fraction, on, dt_us, in_pixel_order=noise is None)
 
-    def _fast_path(self, state: _PixelState, d1: torch.Tensor, dt_us: torch.Tensor) -> bool:
+    def _fast_path(self, state: _PixelState, log: torch.Tensor, dt_us: torch.Tensor) -> bool:
         """Whether the numba kernel can do this step (one video on the CPU, no dead time)."""
         return (
             _kernels.USE_NUMBA
             and state.shape[0] == 1
-            and d1.device.type == "cpu"
+            and log.device.type == "cpu"
             and self.config.refractory_us == 0
             and int(dt_us[0]) < _kernels.MAX_INTERVAL_US
         )
@@ -274,8 +274,6 @@ class EventSimulator:
         state: _PixelState,
         log: torch.Tensor,
         reference: torch.Tensor,
-        d0: torch.Tensor,
-        d1: torch.Tensor,
         dt_us: torch.Tensor,
         dt_s_video: torch.Tensor,
     ) -> np.ndarray:
@@ -283,19 +281,21 @@ class EventSimulator:
         to the end of ``self._buffer`` (or a new array); returns the step's events."""
         _, height, width = state.shape
         dt, t0 = int(dt_us[0]), int(state.t[0])
-        thresholds = state.pos_threshold.numpy(), state.neg_threshold.numpy()
-        found = _kernels.crossings(d1.numpy(), *thresholds, width)
-        state.reference = reference + torch.from_numpy(found[0])
+        found = _kernels.crossings(
+            state.log.numpy(), state.reference.numpy(), log.numpy(), reference.numpy(),
+            state.pos_threshold.numpy(), state.neg_threshold.numpy(), width,
+        )  # fmt: skip
+        state.reference = torch.from_numpy(found.reference)
         state.log = log
         noise = self._noise(state, dt_s_video)
         n_noise = 0 if noise is None else noise[0].numel()
         buffer = self._buffer if self._buffer is not None else _kernels.EventBuffer()
         begin = buffer.size
-        out = buffer.reserve(found[2] + n_noise)
-        _kernels.fill_events(out, begin, d0.numpy(), d1.numpy(), found, dt, t0)
+        out = buffer.reserve(found.n_events + n_noise)
+        _kernels.fill_events(out, begin, found, dt, t0)
         block = out[begin : buffer.size]  # [E + noise], a view
         if n_noise:
-            _kernels.merge_noise_events(block, found[2], noise, dt, t0, width, height)
+            _kernels.merge_noise_events(block, found.n_events, noise, dt, t0, width, height)
         return block
 
     def _order(
