@@ -2,8 +2,10 @@
 
 A linear probe (logistic regression on down-sampled pixels of the 5 RGB frames and/or the 5
 event images) is trained on ``train`` and scored on ``test``, for the full class and for each
-part of it (colour, digit, motion). Events should fail on colour, RGB on digit shape, and both
-together should beat either. ``both`` is early fusion (one probe on the concatenated pixels);
+part of it (colour, digit, motion, and the motion's axis: horizontal or vertical). Events should
+fail on colour; RGB on digit shape and on the direction of motion (its frames are the same
+whichever way the belt runs, though a streak may still show the axis); both together should beat
+either. ``both`` is early fusion (one probe on the concatenated pixels);
 ``late`` multiplies the class probabilities of the RGB and event probes (a product of experts:
 the two sensors fail independently).
 
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from evclip.datasets.synthetic import SyntheticConfig, build_synthetic_benchmark
+from evclip.datasets.synthetic_render import MOTION_DIRECTIONS
 
 
 def _features(root: Path, rel: str, kind: str, side: int) -> np.ndarray:
@@ -48,7 +51,10 @@ def probe(root: Path, side: int = 16) -> dict[str, dict[str, float]]:
     manifest = json.loads((root / "manifest.json").read_text())
     config = manifest["config"]
     combos = [
-        (c, d, m) for c in config["colours"] for d in config["digits"] for m in config["motions"]
+        (c, d, m, MOTION_DIRECTIONS[m][0] != 0)  # the last part: moving along x (the axis)
+        for c in config["colours"]
+        for d in config["digits"]
+        for m in config["motions"]
     ]
     train, test = _load(root, "train", side), _load(root, "test", side)
     inputs = {
@@ -68,7 +74,7 @@ def probe(root: Path, side: int = 16) -> dict[str, dict[str, float]]:
     for name, scores_per_class in log_probs.items():
         predicted = classes[np.argmax(scores_per_class, axis=1)]
         scores = {"class": float(np.mean(predicted == test[2]))}
-        for part, j in (("colour", 0), ("digit", 1), ("motion", 2)):
+        for part, j in (("colour", 0), ("digit", 1), ("motion", 2), ("axis", 3)):
             hits = [combos[p][j] == combos[t][j] for p, t in zip(predicted, test[2], strict=True)]
             scores[part] = float(np.mean(hits))
         results[name] = scores
@@ -87,7 +93,7 @@ def main() -> None:
     print(f"build: {time.perf_counter() - started:.1f} s")
     n_classes = len(SyntheticConfig.for_size(args.size).class_combos())
     results = probe(Path(args.root))
-    parts = ("class", "colour", "digit", "motion")
+    parts = ("class", "colour", "digit", "motion", "axis")
     print(f"{'input':8s} " + " ".join(f"{k:>7s}" for k in parts) + f"  ({n_classes} classes)")
     for name, scores in results.items():
         print(f"{name:8s} " + " ".join(f"{scores[k]:7.3f}" for k in parts))

@@ -55,13 +55,16 @@ def test_place_mask_keeps_mass_and_moves_subpixel():
     own = (m_xs * mask).sum() / mask.sum() - 2, (m_ys * mask).sum() / mask.sum() - 3
     assert com == pytest.approx((20.3 + own[0], 15.6 + own[1]), abs=1e-9)
     assert world.place_mask(mask, (-50.0, -50.0), (40, 40)).sum() == 0  # fully outside
+    wrapped = world.place_mask(mask, (-1.7, 39.2), (40, 40), wrap=True)  # across two edges
+    assert wrapped.sum() == pytest.approx(mask.sum())
+    np.testing.assert_allclose(wrapped, world.place_mask(mask, (38.3, -0.8), (40, 40), wrap=True))
 
 
 def _clip(colour: str, n_subframes: int = 20, contrast: float = 20.0):
     rng = np.random.default_rng(1)
     mask = world.digit_mask(world.digit_instance(7, 2), 24)
     background = world.background_crop("brick", (48, 48), rng, mean=50.0, contrast=contrast)
-    geometry = world.ClipGeometry((4.0, 24.0), (60.0, 0.0))
+    geometry = world.ClipGeometry((4.0, 24.0), (60.0 / n_subframes, 0.0))
     colour_rgb = world.isoluminant_colour(colour, 128.0)
     return world.render_clip(mask, colour_rgb, background, geometry, n_subframes)
 
@@ -83,6 +86,28 @@ def test_motion_blur_lowers_sharpness():
         assert world.sharpness(blurred[i]) < 0.5 * world.sharpness(linear[4 * i + 2])
     with pytest.raises(ValueError, match="do not split"):
         world.expose_frames(linear, n_frames=3, duty_cycle=1.0)
+
+
+@pytest.mark.parametrize("axis", [(1.0, 0.0), (0.0, 1.0)])
+def test_exposure_of_one_belt_period_cannot_tell_direction(axis):
+    mask = world.digit_mask(world.digit_instance(3, 1), 14)
+    background = world.background_crop(
+        "gravel", (32, 32), np.random.default_rng(2), mean=60.0, contrast=15.0
+    )
+    clips = []
+    for sign in (1.0, -1.0):  # the same belt running both ways
+        path = world.conveyor_geometry((12.3, 17.6), (sign * axis[0], sign * axis[1]), 32, 8)
+        clips.append(
+            world.render_clip(mask, world.isoluminant_colour("red", 128.0), background, path, 30)
+        )
+    (rgb_a, luma_a), (rgb_b, luma_b) = clips
+    assert np.abs(luma_a - luma_b).max() > 50  # the scene moves differently...
+    frames_a = world.expose_frames(rgb_a, n_frames=3, duty_cycle=0.8)  # exposure: 8 of 10
+    frames_b = world.expose_frames(rgb_b, n_frames=3, duty_cycle=0.8)
+    np.testing.assert_allclose(frames_a, frames_b, atol=1e-3)  # ...the photographs do not
+    np.testing.assert_allclose(frames_a[0], frames_a[2], atol=1e-3)  # nor from frame to frame
+    partial = world.expose_frames(rgb_a, n_frames=3, duty_cycle=0.5)  # not a whole period
+    assert np.abs(partial - world.expose_frames(rgb_b, 3, 0.5)).max() > 20
 
 
 def test_camera_dark_bright_noise():
@@ -273,6 +298,30 @@ def test_rendered_rgb_is_degraded_and_events_colourless():
     np.testing.assert_array_equal(recoloured.stream.events, sample.stream.events)
     np.testing.assert_array_equal(recoloured.event_images, sample.event_images)
     assert np.abs(recoloured.clean.astype(int) - sample.clean).max() > 100
+
+
+def _belt_travel(stream, width: int, n_slices: int, duration_us: int) -> float:
+    """Pitches the events' x centroid travels, read on the circle of the wrapping view."""
+    bounds = np.searchsorted(stream.events["t"], np.linspace(0, duration_us, n_slices + 1))
+    phase = [
+        np.angle(np.exp(2j * np.pi * stream.events["x"][a:b] / width).mean())
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    return float(np.angle(np.exp(1j * np.diff(phase))).sum() / (2 * np.pi))
+
+
+def test_rgb_hides_direction_events_show_it():
+    from evclip.datasets.synthetic import render_sample
+
+    spec = plan_samples(SMALL, 0, world.digit_instance_counts()).samples[0]
+    left = render_sample(replace(spec, motion="left"), SMALL, seed=0)
+    right = render_sample(replace(spec, motion="right"), SMALL, seed=0)
+    assert np.abs(left.rgb.astype(int) - right.rgb).max() <= 1  # the same photographs
+    assert np.abs(left.event_images.astype(int) - right.event_images).mean() > 20
+    pitches = SMALL.n_subframes / SMALL.period_subframes  # the belt moves 6.25 views a clip
+    args = (SMALL.image_size, SMALL.n_subframes // 2, SMALL.duration_us)
+    assert _belt_travel(left.stream, *args) == pytest.approx(-pitches, abs=0.5)
+    assert _belt_travel(right.stream, *args) == pytest.approx(pitches, abs=0.5)
 
 
 def test_build_is_deterministic_and_resumes(small_build, tmp_path):

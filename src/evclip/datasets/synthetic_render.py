@@ -1,12 +1,23 @@
-"""Pure kernels that render evclip's synthetic benchmark world and degrade it like an RGB camera.
+"""Pure kernels that render evclip's synthetic benchmark world and photograph it with an RGB camera.
 
-The world: a coloured handwritten digit (scikit-learn's 8x8 digits, upscaled and smoothed) moving
-fast over a grey texture (scikit-image's sample photographs). Every colour has the same luma
-(ITU-R BT.601 weights), so the grey video that feeds the event simulator is identical whatever
-the colour: events carry no colour by construction, not by decree.
+The world: a coloured handwritten digit (scikit-learn's 8x8 digits, upscaled and smoothed) on a
+conveyor belt running fast over a grey texture (scikit-image's sample photographs). Every colour
+has the same luma (ITU-R BT.601 weights), so the grey video that feeds the event simulator is
+identical whatever the colour: events carry no colour by construction, not by decree.
 
-The RGB camera sees the same scene through a long exposure at a low frame rate (motion blur),
-with too little or too much light (gain, clipping), shot and read noise, and 8-bit gamma coding.
+The belt carries identical items at a pitch of one field of view, so the scene is periodic in
+space (the view is a torus: what leaves on the left enters on the right) and, moving at constant
+speed, periodic in time with period ``pitch / speed``. The RGB camera's exposure lasts exactly
+one such period (an exposure locked to the line's encoder, as industrial cameras lock theirs to
+a multiple of the mains period to stop lights flickering). A photograph is the time integral of
+the scene over its exposure, and the integral of a periodic signal over a whole period does not
+depend on where the period starts nor on which way it runs: every pixel sees one item pass, and
+the frame holds the same streak whether the belt runs left or right (temporal aliasing of a slow
+camera). The streak keeps only the ink's profile across the motion, not the digit's shape. The
+event camera, with microsecond timing, sees each edge pass: the leading edge of the bright ink
+fires ON events and the trailing edge OFF ones, so the time order and polarity of events give
+away direction and shape. On top of the aliasing the RGB camera also suffers too little or too
+much light (gain, clipping), shot and read noise, and 8-bit gamma coding.
 
 Every function here is pure: it takes arrays and returns new arrays.
 """
@@ -120,11 +131,18 @@ def digit_mask(digit_image: np.ndarray, size: int) -> np.ndarray:
     return np.clip((big - 0.3) / 0.3, 0.0, 1.0)
 
 
-def place_mask(mask: np.ndarray, centre_xy: tuple[float, float], canvas_hw: tuple[int, int]):
+def place_mask(
+    mask: np.ndarray,
+    centre_xy: tuple[float, float],
+    canvas_hw: tuple[int, int],
+    *,
+    wrap: bool = False,
+) -> np.ndarray:
     """Paste ``mask`` [h, w] onto a zero canvas [H, W] centred at a sub-pixel position.
 
     Sub-pixel placement is a bilinear split of the mask over its four integer neighbours, so the
-    mask moves smoothly between sub-frames. Parts outside the canvas are cut off.
+    mask moves smoothly between sub-frames. Parts outside the canvas are cut off, or with
+    ``wrap`` enter again on the opposite side (a scene repeating at a pitch of one canvas).
     """
     height, width = canvas_hw
     h, w = mask.shape
@@ -137,6 +155,11 @@ def place_mask(mask: np.ndarray, centre_xy: tuple[float, float], canvas_hw: tupl
         for dx, wx in ((0, 1 - fx), (1, fx)):
             padded[dy : dy + h, dx : dx + w] += wy * wx * mask
     canvas = np.zeros((height, width))
+    if wrap:
+        rows = (iy + np.arange(h + 1)) % height
+        cols = (ix + np.arange(w + 1)) % width
+        np.add.at(canvas, (rows[:, None], cols[None, :]), padded)
+        return canvas
     y0, x0 = max(iy, 0), max(ix, 0)
     y1, x1 = min(iy + h + 1, height), min(ix + w + 1, width)
     if y1 > y0 and x1 > x0:
@@ -186,10 +209,36 @@ def background_crop(
 
 @dataclass(frozen=True)
 class ClipGeometry:
-    """Where the object is during a clip: centre = start + fraction_of_clip * displacement."""
+    """Where the object is at sub-frame ``i``: centre = start + i * step.
+
+    With ``wrap`` the centre is taken modulo the canvas: the scene repeats at a pitch of one
+    canvas in both directions, like identical items on a conveyor belt.
+    """
 
     start_xy: tuple[float, float]
-    displacement_xy: tuple[float, float]
+    step_xy: tuple[float, float]
+    wrap: bool = False
+
+    def centre(self, i: int) -> tuple[float, float]:
+        """The object's centre at sub-frame ``i`` (before wrapping)."""
+        return (self.start_xy[0] + i * self.step_xy[0], self.start_xy[1] + i * self.step_xy[1])
+
+
+def conveyor_geometry(
+    centre_xy: tuple[float, float],
+    direction_xy: tuple[float, float],
+    pitch: float,
+    period_subframes: int,
+) -> ClipGeometry:
+    """A belt moving one ``pitch`` along ``direction_xy`` every ``period_subframes`` sub-frames.
+
+    The positions of any ``period_subframes`` consecutive sub-frames are, modulo the pitch, the
+    same set whichever sign ``direction_xy`` has: an exposure of one period cannot tell them apart.
+    """
+    if period_subframes < 1:
+        raise ValueError(f"period_subframes must be at least 1, got {period_subframes}")
+    step = (pitch * direction_xy[0] / period_subframes, pitch * direction_xy[1] / period_subframes)
+    return ClipGeometry((float(centre_xy[0]), float(centre_xy[1])), step, wrap=True)
 
 
 def render_clip(
@@ -205,26 +254,23 @@ def render_clip(
         mask: float [h, w] alpha mask of the object.
         colour: float [3] object colour (0..255).
         background: float [H, W] grey background (0..255).
-        geometry: object path over the clip.
-        n_subframes: number of sub-frames T, at fractions i / (T - 1) of the clip.
+        geometry: object path, sub-frame by sub-frame.
+        n_subframes: number of sub-frames T.
 
     Returns:
         (rgb float32 [T, H, W, 3], luma float32 [T, H, W]), both 0..255; ``luma`` is exactly the
         BT.601 luma of ``rgb`` and depends on the colour only through its luma.
     """
-    colour = np.asarray(colour, dtype=np.float64)
-    colour_luma = float(rgb_to_luma(colour))
-    rgb = np.empty((n_subframes, *background.shape, 3), dtype=np.float32)
-    luma = np.empty((n_subframes, *background.shape), dtype=np.float32)
-    for i in range(n_subframes):
-        fraction = i / max(n_subframes - 1, 1)
-        centre = (
-            geometry.start_xy[0] + fraction * geometry.displacement_xy[0],
-            geometry.start_xy[1] + fraction * geometry.displacement_xy[1],
-        )
-        alpha = place_mask(mask, centre, background.shape)  # [H, W]
-        rgb[i] = (background * (1 - alpha))[..., None] + alpha[..., None] * colour
-        luma[i] = background * (1 - alpha) + alpha * colour_luma
+    colour = np.asarray(colour, dtype=np.float32)
+    alpha = np.stack(
+        [
+            place_mask(mask, geometry.centre(i), background.shape, wrap=geometry.wrap)
+            for i in range(n_subframes)
+        ]
+    ).astype(np.float32)  # [T, H, W]
+    behind = np.asarray(background, dtype=np.float32) * (1 - alpha)
+    rgb = behind[..., None] + alpha[..., None] * colour
+    luma = behind + alpha * np.float32(rgb_to_luma(colour))
     return rgb, luma
 
 
@@ -234,7 +280,8 @@ class CameraModel:
 
     Attributes:
         n_frames: frames per clip (low frame rate).
-        duty_cycle: exposure time as a fraction of the frame interval (long -> motion blur).
+        duty_cycle: exposure time as a fraction of the frame interval (long -> motion blur); the
+            exposure opens at the start of each interval.
         light: scene light relative to a well-exposed scene (<1 dark, >1 over-exposed).
         gain: amplification after capture (auto-gain partly rescuing a dark scene).
         full_well: electrons at white for light=1; sets the shot-noise level.
@@ -283,7 +330,7 @@ def capture_rgb(
     Returns:
         uint8 [n_frames, H, W, 3] frames.
     """
-    linear = (np.asarray(subframes_rgb, dtype=np.float64) / 255.0) ** camera.gamma
+    linear = (np.asarray(subframes_rgb, dtype=np.float32) / 255.0) ** np.float32(camera.gamma)
     blurred = expose_frames(linear, camera.n_frames, camera.duty_cycle)
     electrons = blurred * camera.light * camera.full_well
     noise = np.sqrt(electrons) * rng.standard_normal(electrons.shape)
