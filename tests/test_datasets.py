@@ -296,6 +296,19 @@ def test_skips_in_dataloader_workers_reach_the_summary(hardvs_root):
     assert ds.num_skipped == 1
 
 
+def test_dataloader_workers_run_numba_kernels_on_one_thread(hardvs_root):
+    numba = pytest.importorskip("numba")
+    ds = get_dataset(
+        "hardvs", root=hardvs_root, split="train", num_frames=2, with_rgb=False, train=False,
+        transform=lambda sample: {**sample, "threads": numba.get_num_threads()},
+    )  # fmt: skip
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=None, num_workers=1, multiprocessing_context="fork"
+    )
+    assert {sample["threads"] for sample in loader} == {1}
+    assert ds[0]["threads"] == numba.get_num_threads()  # the main process keeps its threads
+
+
 def test_skip_summary_is_printed_at_the_end_once(hardvs_root, capsys):
     import gc
 

@@ -24,6 +24,7 @@ from evclip.representations import (
     frames_at_timestamps,
     get_representation,
     hot_pixel_mask,
+    limit_threads,
     remove_hot_pixels,
     time_surface,
     voxel_grid,
@@ -120,6 +121,30 @@ def test_numba_and_numpy_agree(monkeypatch):
             np.testing.assert_allclose(a, b, atol=1e-5)
         else:
             np.testing.assert_array_equal(a, b)
+
+
+def test_thread_split_gives_the_same_result(monkeypatch):
+    if _kernels.numba is None:
+        pytest.skip("numba is not installed")
+    events = random_events(6000, seed=4)
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_EVENTS", 1 << 40)  # one thread
+    serial = count_frames(events, SIZE, 4), voxel_grid(events, SIZE, 3)
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_EVENTS", 64)  # every thread, small chunks
+    parallel = count_frames(events, SIZE, 4), voxel_grid(events, SIZE, 3)
+    np.testing.assert_array_equal(serial[0], parallel[0])
+    np.testing.assert_allclose(serial[1], parallel[1], atol=1e-5)
+
+
+def test_limit_threads_caps_the_kernels_of_this_thread():
+    if _kernels.numba is None:
+        pytest.skip("numba is not installed")
+    before = _kernels.numba.get_num_threads()
+    try:
+        limit_threads(1)
+        assert _kernels.numba.get_num_threads() == 1
+        assert _kernels._n_chunks(10**8) == 1
+    finally:
+        _kernels.numba.set_num_threads(before)
 
 
 def test_env_var_disables_numba():

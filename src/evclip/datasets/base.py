@@ -41,13 +41,14 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from evclip.datasets.errors import DatasetError, SampleError
 from evclip.datasets.frames import SLICINGS, segment_positions, stream_event_images, to_tensor
 from evclip.datasets.skips import SkipLog
 from evclip.io import EventStream
 from evclip.registry import Registry
+from evclip.representations import limit_threads
 
 DATASETS: Registry[Callable[..., EventDataset]] = Registry("dataset")
 
@@ -74,6 +75,17 @@ class SampleRef:
     path: str
     label: int
     meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+_worker_threads_limited = False
+
+
+def _limit_threads_in_worker() -> None:
+    """In a DataLoader worker process, run the numba kernels on one thread (as torch does)."""
+    global _worker_threads_limited
+    if not _worker_threads_limited and get_worker_info() is not None:
+        limit_threads(1)
+        _worker_threads_limited = True
 
 
 class EventDataset(Dataset):
@@ -227,6 +239,7 @@ class EventDataset(Dataset):
         return sample
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        _limit_threads_in_worker()
         n = len(self.samples)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} samples")

@@ -298,9 +298,13 @@ def _build_one(root: str, spec: SampleSpec, config: SyntheticConfig, seed: int) 
 
 
 def _init_worker() -> None:
+    """One thread per worker process: pools of threads from several processes thrash the cores."""
     import torch
 
+    from evclip.representations import limit_threads
+
     torch.set_num_threads(1)
+    limit_threads(1)
 
 
 def _run_samples(root: Path, specs, config, seed, workers: int, progress: bool) -> int:

@@ -12,6 +12,7 @@ numba kernels when numba is installed (set ``EVCLIP_NO_NUMBA=1`` to force the nu
 (2, 2, 2, 2)
 """
 
+from evclip.representations._kernels import limit_threads
 from evclip.representations.afe import afe_count_frames, afe_frames, halves_difference
 from evclip.representations.functional import (
     count_frames,
@@ -48,6 +49,7 @@ from evclip.representations.transforms import (
 )
 
 __all__ = [
+    "limit_threads",
     "EVENT_IMAGE_MODES",
     "REPRESENTATIONS",
     "Denoise",

@@ -26,6 +26,27 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
 #: Whether the dispatchers below call the numba kernels. Tests flip it to check both paths.
 USE_NUMBA: bool = numba is not None and os.environ.get("EVCLIP_NO_NUMBA", "") != "1"
 
+#: Streams shorter than this run on one thread: starting the thread pool costs more than it
+#: saves, and a parallel region stalls badly where other processes keep the cores busy.
+PARALLEL_MIN_EVENTS: int = 1 << 18
+
+
+def limit_threads(n: int = 1) -> None:
+    """Let the numba kernels called from this thread use at most ``n`` threads.
+
+    Worker processes (DataLoader workers, synthesis workers) should call this with 1: several
+    processes each starting a pool of threads on the same cores run many times slower.
+    """
+    if numba is not None:
+        numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _n_chunks(n_events: int) -> int:
+    """How many threads a kernel splits ``n_events`` over (1 below PARALLEL_MIN_EVENTS)."""
+    if n_events < PARALLEL_MIN_EVENTS:
+        return 1
+    return max(1, min(numba.get_num_threads(), n_events // (PARALLEL_MIN_EVENTS // 4)))
+
 
 def _outside_error(n_bad: int, width: int, height: int) -> ValueError:
     return ValueError(
@@ -54,8 +75,7 @@ def _check_inside_numpy(x: np.ndarray, y: np.ndarray, width: int, height: int) -
 # --------------------------------------------------------------------------- count slices
 if numba is not None:
 
-    @njit(cache=True, parallel=True)
-    def _count_slices_numba(x, y, p, starts, stops, width, height):  # pragma: no cover - jitted
+    def _count_slices(x, y, p, starts, stops, width, height):  # pragma: no cover - jitted
         n_slices = starts.shape[0]
         out = np.zeros((n_slices, 2, height, width), np.int32)
         bad = np.zeros(n_slices, np.int64)
@@ -69,6 +89,10 @@ if numba is not None:
                     continue
                 frame[1 if p[i] > 0 else 0, yi, xi] += 1
         return out, bad.sum()
+
+    # prange is range in the serial compilation
+    _count_slices_serial = njit(cache=True)(_count_slices)
+    _count_slices_parallel = njit(cache=True, parallel=True)(_count_slices)
 
 
 def _count_slices_numpy(x, y, p, starts, stops, width, height):
@@ -105,7 +129,9 @@ def count_slices(
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     stops = np.ascontiguousarray(stops, dtype=np.int64)
     if USE_NUMBA:
-        out, n_bad = _count_slices_numba(x, y, p, starts, stops, width, height)
+        serial = _n_chunks(x.shape[0]) == 1
+        kernel = _count_slices_serial if serial else _count_slices_parallel
+        out, n_bad = kernel(x, y, p, starts, stops, width, height)
         if n_bad:
             raise _outside_error(int(n_bad), width, height)
         return out
@@ -115,8 +141,7 @@ def count_slices(
 # --------------------------------------------------------------------------- voxel grid
 if numba is not None:
 
-    @njit(cache=True, parallel=True)
-    def _voxel_grid_numba(
+    def _voxel_grid_kernel(
         x, y, t, p, t0, t_last, factor, n_bins, width, height, n_chunks
     ):  # pragma: no cover
         n = t.shape[0]
@@ -148,6 +173,9 @@ if numba is not None:
             out += grids[c]
         return out, bad.sum(), unsorted.sum()
 
+    _voxel_grid_serial = njit(cache=True)(_voxel_grid_kernel)
+    _voxel_grid_parallel = njit(cache=True, parallel=True)(_voxel_grid_kernel)
+
 
 def _voxel_grid_numpy(x, y, t, p, t0, t_last, span, scale, n_bins, width, height):
     _check_inside_numpy(x, y, width, height)
@@ -177,11 +205,12 @@ def voxel_grid(x, y, t, p, t0, t_last, span, scale, n_bins, width, height) -> np
         ValueError: for an event outside the sensor, or a timestamp outside [t0, t_last].
     """
     if USE_NUMBA:
-        n_chunks = max(1, min(numba.get_num_threads(), t.shape[0] // 65536))
+        n_chunks = _n_chunks(t.shape[0])
+        kernel = _voxel_grid_serial if n_chunks == 1 else _voxel_grid_parallel
         # one multiply per event instead of a divide; bilinear weights are continuous in time,
         # so the last-bit difference from dividing moves at most a rounding error of weight
         factor = float(scale) / float(span)
-        out, n_bad, n_unsorted = _voxel_grid_numba(
+        out, n_bad, n_unsorted = kernel(
             x, y, t, p, t0, t_last, factor, n_bins, width, height, n_chunks
         )
         if n_bad:

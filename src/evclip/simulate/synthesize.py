@@ -160,9 +160,13 @@ def run_job(
 
 
 def _init_worker() -> None:
+    """One thread per worker process: pools of threads from several processes thrash the cores."""
     import torch
 
+    from evclip.representations import limit_threads
+
     torch.set_num_threads(1)
+    limit_threads(1)
 
 
 def _read_rows(path: Path) -> Iterator[dict[str, Any]]:
