@@ -14,6 +14,7 @@ rejects timestamps outside [first, last], which only an unsorted stream has.
 from __future__ import annotations
 
 import os
+import types
 
 import numpy as np
 
@@ -39,6 +40,19 @@ def limit_threads(n: int = 1) -> None:
     """
     if numba is not None:
         numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _serial_and_parallel(kernel):  # pragma: no cover - needs numba
+    """Compile ``kernel`` twice: serially and with ``parallel=True`` (its prange loops threaded).
+
+    The copies need their own names: numba's on-disk cache files are named after the function,
+    and its index does not tell the two compilations apart, so one would load the other's code.
+    """
+    twin = types.FunctionType(
+        kernel.__code__, kernel.__globals__, f"{kernel.__name__}_parallel", kernel.__defaults__
+    )
+    twin.__qualname__ = f"{kernel.__qualname__}_parallel"
+    return njit(cache=True)(kernel), njit(cache=True, parallel=True)(twin)
 
 
 def _n_chunks(n_events: int) -> int:
@@ -91,8 +105,7 @@ if numba is not None:
         return out, bad.sum()
 
     # prange is range in the serial compilation
-    _count_slices_serial = njit(cache=True)(_count_slices)
-    _count_slices_parallel = njit(cache=True, parallel=True)(_count_slices)
+    _count_slices_serial, _count_slices_parallel = _serial_and_parallel(_count_slices)
 
 
 def _count_slices_numpy(x, y, p, starts, stops, width, height):
@@ -173,8 +186,7 @@ if numba is not None:
             out += grids[c]
         return out, bad.sum(), unsorted.sum()
 
-    _voxel_grid_serial = njit(cache=True)(_voxel_grid_kernel)
-    _voxel_grid_parallel = njit(cache=True, parallel=True)(_voxel_grid_kernel)
+    _voxel_grid_serial, _voxel_grid_parallel = _serial_and_parallel(_voxel_grid_kernel)
 
 
 def _voxel_grid_numpy(x, y, t, p, t0, t_last, span, scale, n_bins, width, height):
