@@ -13,11 +13,11 @@ same thresholds: about three times fewer events, since sRGB's gamma compresses c
 
 Speed: on the CPU one video goes through numba kernels (evclip.simulate._kernels) after the
 torch arithmetic on whole frames; EVCLIP_NO_NUMBA=1 times the pure-torch path instead. Measured on
-the shared 2-core box (load ~0.6): matched 0.057 s against eventcv's 0.15-0.16 s, about 2.8x;
-the torch path takes 0.158 s. Most of the remaining time is per event (2.1 M of them): timing
-each crossing and the counting sort into (t, y, x) order. eventcv spreads its work over both cores
-with rayon; a 2-thread split of evclip's event kernel measured no faster, and torch threads
-(--threads) change little since the whole-frame torch work is small.
+the 2-core box, quiet: matched 0.044 s against eventcv's 0.147 s, 3.4x (2.9x before the events
+were sorted by a radix sort with cache-sized digits). Most of the remaining time is per event
+(2.1 M of them): timing each crossing and sorting into (t, y, x) order. eventcv spreads its work
+over both cores with rayon; evclip's kernels stay on one thread, because a parallel region stalls
+badly whenever other processes keep the cores busy (synthesis runs one simulator per worker).
 """
 
 from __future__ import annotations
