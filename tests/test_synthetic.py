@@ -342,11 +342,22 @@ def test_build_is_deterministic_and_resumes(small_build, tmp_path):
         build_synthetic_benchmark(copy, size="small", seed=1, progress=False)
 
 
+def test_cli_workers_default_to_the_usable_cores():
+    import os
+
+    from evclip.cli.main import build_parser
+
+    cores = len(os.sched_getaffinity(0))
+    for command in (["synth-dataset", "out"], ["synthesize", "images", "out"]):
+        assert build_parser().parse_args(command).workers == max(1, min(cores, 8))
+        assert build_parser().parse_args([*command, "--workers", "3"]).workers == 3
+
+
 def test_cli_synth_dataset(tmp_path, capsys):
     from evclip.cli.main import main
 
     out = tmp_path / "cli"
-    assert main(["synth-dataset", str(out), "--seed", "5", "--no-progress"]) == 0
+    assert main(["synth-dataset", str(out), "--seed", "5", "--no-progress", "--workers", "1"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["counts"]["train"] == 40 and summary["written_now"] == 64
     assert (out / "manifest.json").is_file()

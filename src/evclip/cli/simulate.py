@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,25 @@ from tqdm import tqdm
 from evclip.io import EventStream, open_writer, write_events
 from evclip.simulate import MOTIONS, EventSimulator, SimulatorConfig, simulate_image
 from evclip.simulate.synthesize import IMAGE_EXTENSIONS, load_image
+
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """Worker processes when ``--workers`` is not given: one per usable core, at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+def add_workers_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--workers N``, defaulting to :func:`default_workers`."""
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(),
+        help=f"{what} (default: one per core, at most {MAX_DEFAULT_WORKERS}; 1 runs in-process)",
+    )  # fmt: skip
 
 
 def add_simulator_options(parser: argparse.ArgumentParser) -> None:

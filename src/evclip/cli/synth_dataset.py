@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from evclip.cli.simulate import add_workers_option
 from evclip.datasets.synthetic import build_synthetic_benchmark
 
 
@@ -37,6 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("output", help="output folder (created; resumed if it holds this build)")
     parser.add_argument("--size", choices=("small", "full"), default="small", help="preset")
     parser.add_argument("--seed", type=int, default=0, help="everything derives from it (0)")
-    parser.add_argument("--workers", type=int, default=1, help="rendering processes (1)")
+    add_workers_option(parser, "rendering processes")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

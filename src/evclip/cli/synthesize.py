@@ -8,7 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from evclip.cli.simulate import add_motion_options, add_simulator_options, config_from_args
+from evclip.cli.simulate import (
+    add_motion_options,
+    add_simulator_options,
+    add_workers_option,
+    config_from_args,
+)
 from evclip.simulate.synthesize import synthesize_folder
 
 
@@ -51,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("image_root", help="folder of class folders of images")
     parser.add_argument("out_root", help="output folder: <class>/<stem>.npz and manifest.jsonl")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    add_workers_option(parser, "worker processes")
     parser.add_argument("--overwrite", action="store_true", help="redo existing outputs")
     parser.add_argument(
         "--image-size", type=int, nargs=2, metavar=("W", "H"), default=None,
