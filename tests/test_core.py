@@ -50,8 +50,25 @@ def test_check_events_names_first_problem():
     check_events(ok, (10, 10))
     with pytest.raises(EventFormatError, match="x=2 outside the sensor size 2x10"):
         check_events(ok, (2, 10))
-    with pytest.raises(EventFormatError, match="chunk boundary"):
-        check_events(ok, (10, 10), previous_t=100)
+    with pytest.raises(EventFormatError, match="event 7 has t=3 after t=100"):
+        check_events(ok, (10, 10), previous_t=100, first_index=7)
+
+
+@pytest.mark.parametrize("problem", ["outside", "unsorted", "unsorted_at_boundary"])
+def test_iter_events_names_the_event_by_its_place_in_the_file(tmp_path, problem):
+    from evclip.io import iter_events
+
+    n = 1000
+    x, t = np.arange(n) % 50, np.arange(n) * 10
+    bad = {"outside": 250, "unsorted": 250, "unsorted_at_boundary": 300}[problem]
+    if problem == "outside":
+        x[bad] = 60
+    else:
+        t[bad] = 5
+    path = tmp_path / "events.npz"
+    np.savez(path, x=x, y=np.zeros(n), t=t, p=np.ones(n), sensor_size=np.array([50, 10]))
+    with pytest.raises(EventFormatError, match=f"event {bad} has"):
+        list(iter_events(path, chunk_size=100))
 
 
 def test_sort_is_stable_and_leaves_input():

@@ -53,12 +53,15 @@ def _finish(
     sensor_size: tuple[int, int] | None,
     sort: bool,
     previous_t: int | None = None,
+    first_index: int = 0,
 ) -> EventStream:
     if sensor_size is not None:
         stream.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
     if sort:
         stream.events = sort_events(stream.events)
-    check_events(stream.events, stream.sensor_size, path=path, previous_t=previous_t)
+    check_events(
+        stream.events, stream.sensor_size, path=path, previous_t=previous_t, first_index=first_index
+    )
     stream.path = os.fspath(path)
     return stream
 
@@ -132,10 +135,12 @@ def iter_events(
         chunks = module.iter_chunks(path, chunk_size, **kwargs)
     else:
         chunks = _slice_stream(module.read(path, **kwargs), chunk_size)
+    first_index = 0
     for chunk in chunks:
-        chunk = _finish(chunk, path, sensor_size, False, previous_t)
+        chunk = _finish(chunk, path, sensor_size, False, previous_t, first_index)
         if len(chunk):
             previous_t = int(chunk.events["t"][-1])
+        first_index += len(chunk)
         yield chunk
 
 

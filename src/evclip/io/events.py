@@ -146,6 +146,7 @@ def check_events(
     *,
     path: str | os.PathLike[str] | None = None,
     previous_t: int | None = None,
+    first_index: int = 0,
 ) -> None:
     """Check that events are time-sorted and inside the sensor.
 
@@ -154,6 +155,8 @@ def check_events(
         sensor_size: (width, height); None skips the coordinate check.
         path: file named in the error message.
         previous_t: last timestamp of the preceding chunk, for chunked reading.
+        first_index: index in the file of ``events[0]``, so that messages about a chunk name
+            the event's place in the whole file.
 
     Raises:
         EventFormatError: naming the first offending event.
@@ -165,14 +168,15 @@ def check_events(
     t = events["t"]
     if previous_t is not None and t[0] < previous_t:
         raise EventFormatError(
-            path, f"timestamps are not sorted: {t[0]} follows {previous_t} across a chunk boundary"
+            path,
+            f"timestamps are not sorted: event {first_index} has t={t[0]} after t={previous_t}",
         )
     bad = np.flatnonzero(t[1:] < t[:-1])
     if bad.size:
         i = int(bad[0]) + 1
         raise EventFormatError(
             path,
-            f"timestamps are not sorted: event {i} has t={t[i]} after t={t[i - 1]} "
+            f"timestamps are not sorted: event {first_index + i} has t={t[i]} after t={t[i - 1]} "
             "(pass sort=True to sort them)",
         )
     if sensor_size is not None:
@@ -183,7 +187,7 @@ def check_events(
                 i = int(over[0])
                 raise EventFormatError(
                     path,
-                    f"event {i} has {name}={events[name][i]} outside the sensor size "
+                    f"event {first_index + i} has {name}={events[name][i]} outside the sensor size "
                     f"{width}x{height} ({over.size} such events)",
                 )
 
