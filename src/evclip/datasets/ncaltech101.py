@@ -9,7 +9,8 @@
    ``.../<class>/image_NNNN.jpg`` pairs, as absolute paths from the authors' machines or
    relative ones. The ``.bin`` is found under ``root`` (or ``root/Caltech101``) and the jpg
    under ``image_root`` (default ``root``; or its ``101_ObjectCategories``) by the longest tail
-   of the listed path that exists (see :func:`locate`), giving an ``"rgb"`` [1, 3, H, W].
+   of the listed path that exists (see :class:`ListedPathLocator`), giving an ``"rgb"``
+   [1, 3, H, W].
    The label is the class folder's position in the sorted 101 names.
 3. The EST re-release: ``<root>/{training,validation,testing}/<class>/*.npy`` float arrays
    [N, 4] = x, y, t (seconds), p; ``split`` train / val / test picks the folder.
@@ -92,25 +93,37 @@ def _read_eventbind_list(path: Path, names: list[str]) -> list[tuple[str, str | 
     return rows
 
 
-def locate(listed: str, bases: list[Path]) -> Path:
-    """Find a file a list names, under one of ``bases``.
+class ListedPathLocator:
+    """Find the files a list names under one of ``bases``.
 
     EventBind's lists hold absolute paths from the authors' machines
-    (``/home/.../N-Caltech101/accordion/image_0001.bin``), so the path is tried as given, then
+    (``/home/.../N-Caltech101/accordion/image_0001.bin``), so a path is tried as given, then
     every tail of it of at least ``<class>/<file>`` under each base, longest tail first.
     When nothing exists, the ``<class>/<file>`` place under the first base is returned (and
-    later reported as missing).
+    later reported as missing). The lines of one list share their layout, so the (tail length,
+    base) that found the previous file is tried first: one look-up per line, not dozens.
     """
-    given = Path(listed)
-    if given.is_absolute() and given.exists():
-        return given
-    parts = [part for part in listed.split("/") if part]
-    for start in range(max(len(parts) - 1, 1)):
-        for base in bases:
-            candidate = base.joinpath(*parts[start:])
+
+    def __init__(self, bases: list[Path]) -> None:
+        self.bases = bases
+        self.hint: tuple[int, Path] | None = None
+
+    def __call__(self, listed: str) -> Path:
+        given = Path(listed)
+        if given.is_absolute() and given.exists():
+            return given
+        parts = [part for part in listed.split("/") if part]
+        if self.hint is not None and self.hint[0] <= len(parts):
+            candidate = self.hint[1].joinpath(*parts[len(parts) - self.hint[0] :])
             if candidate.exists():
                 return candidate
-    return bases[0].joinpath(*parts[-2:])
+        for start in range(max(len(parts) - 1, 1)):
+            for base in self.bases:
+                candidate = base.joinpath(*parts[start:])
+                if candidate.exists():
+                    self.hint = (len(parts) - start, base)
+                    return candidate
+        return self.bases[0].joinpath(*parts[-2:])
 
 
 @DATASETS.register("ncaltech101")
@@ -154,16 +167,16 @@ class NCaltech101(EventDataset):
             split_file = default_list
         if split_file is not None:
             image_base = Path(image_root) if image_root is not None else root
-            bin_bases = [root, root / "Caltech101"]
-            image_bases = [image_base, image_base / "101_ObjectCategories"]
+            locate_bin = ListedPathLocator([root, root / "Caltech101"])
+            locate_image = ListedPathLocator([image_base, image_base / "101_ObjectCategories"])
             samples = []
             for bin_path, jpg, label, line in _read_eventbind_list(Path(split_file), names):
                 meta = {
-                    "image": str(locate(jpg, image_bases)) if jpg else "",
+                    "image": str(locate_image(jpg)) if jpg else "",
                     "list": str(split_file),
                     "list_line": line,
                 }
-                samples.append(SampleRef(str(locate(bin_path, bin_bases)), label, meta))
+                samples.append(SampleRef(str(locate_bin(bin_path)), label, meta))
         elif all((root / folder).is_dir() for folder in EST_FOLDERS.values()):
             if split not in EST_FOLDERS:
                 raise ValueError(f"EST layout has splits {sorted(EST_FOLDERS)}, got {split!r}")
