@@ -289,22 +289,12 @@ def write_sample(root: Path, spec: SampleSpec, sample: RenderedSample) -> Path:
     return final
 
 
-def _build_one(root: str, spec: SampleSpec, config: SyntheticConfig, seed: int) -> int:
+def _build_one(spec: SampleSpec, root: str, config: SyntheticConfig, seed: int) -> int:
     final = Path(root) / spec.relative_path
     if final.is_dir():  # finished by an earlier run
         return 0
     write_sample(Path(root), spec, render_sample(spec, config, seed))
     return 1
-
-
-def _init_worker() -> None:
-    """One thread per worker process: pools of threads from several processes thrash the cores."""
-    import torch
-
-    from evclip.representations import limit_threads
-
-    torch.set_num_threads(1)
-    limit_threads(1)
 
 
 def _run_samples(root: Path, specs, config, seed, workers: int, progress: bool) -> int:
@@ -315,34 +305,14 @@ def _run_samples(root: Path, specs, config, seed, workers: int, progress: bool) 
     """
     from tqdm import tqdm
 
+    from evclip.simulate.workers import run_in_workers
+
     written = 0
     with tqdm(total=len(specs), desc="synth-dataset", unit="clip", disable=not progress) as bar:
-        if workers <= 1:
-            for spec in specs:
-                written += _build_one(str(root), spec, config, seed)
-                bar.update()
-            return written
-        import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-            queue, pending = iter(specs), set()
-            try:
-                while True:
-                    for spec in queue:
-                        pending.add(pool.submit(_build_one, str(root), spec, config, seed))
-                        if len(pending) >= 2 * workers:
-                            break
-                    if not pending:
-                        return written
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        written += future.result()
-                        bar.update()
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)  # let running ones finish
-                raise
+        for done in run_in_workers(_build_one, specs, (str(root), config, seed), workers=workers):
+            written += done
+            bar.update()
+    return written
 
 
 def _check_existing(root: Path, header: dict[str, Any]) -> None:

@@ -25,9 +25,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ from tqdm import tqdm
 
 from evclip.simulate.config import SimulatorConfig
 from evclip.simulate.motion import MOTIONS, simulate_image
+from evclip.simulate.workers import run_in_workers
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -159,16 +158,6 @@ def run_job(
     }
 
 
-def _init_worker() -> None:
-    """One thread per worker process: pools of threads from several processes thrash the cores."""
-    import torch
-
-    from evclip.representations import limit_threads
-
-    torch.set_num_threads(1)
-    limit_threads(1)
-
-
 def _read_rows(path: Path) -> Iterator[dict[str, Any]]:
     if not path.is_file():
         return
@@ -267,36 +256,6 @@ def _write_manifest(out_root: Path, rows: list[dict[str, Any]]) -> Path:
     return final
 
 
-def _run_jobs(
-    jobs: list[SynthesisJob], workers: int, args: tuple, bar: tqdm
-) -> Iterator[dict[str, Any]]:
-    """Results of ``run_job`` over ``jobs``, inline or in a spawn pool with bounded queueing."""
-    if workers <= 1:
-        for job in jobs:
-            yield run_job(job, *args)
-            bar.update()
-        return
-    context = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-        pending: set[Future] = set()
-        queue = iter(jobs)
-        try:
-            while True:
-                for job in queue:
-                    pending.add(pool.submit(run_job, job, *args))
-                    if len(pending) >= 4 * workers:
-                        break
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-                    bar.update()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # let running ones finish
-            raise
-
-
 def synthesize_folder(
     image_root: str | os.PathLike[str],
     out_root: str | os.PathLike[str],
@@ -363,7 +322,7 @@ def synthesize_folder(
         tqdm(total=len(todo), disable=not progress, unit="image") as bar,
         _open_partial(out) as partial,
     ):
-        for row in _run_jobs(todo, workers, args, bar):
+        for row in run_in_workers(run_job, todo, args, workers=workers, in_flight_per_worker=4):
             rows.append(row)
             partial.write(json.dumps(row) + "\n")
             partial.flush()
@@ -371,6 +330,7 @@ def synthesize_folder(
                 summary.written += 1
             else:
                 summary.failed.append((row["image"], row["error"]))
+            bar.update()
     summary.manifest = _write_manifest(out, rows)
     (out / PARTIAL_NAME).unlink(missing_ok=True)
     if progress:
