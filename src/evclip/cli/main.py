@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from evclip import __version__
 from evclip.io.errors import EventFormatError
 
-COMMANDS = ("info", "render", "convert", "synth_dataset", "simulate", "synthesize")
+COMMANDS = ("info", "render", "convert", "synth_dataset", "simulate", "synthesize", "zeroshot")
 
 
 def build_parser() -> argparse.ArgumentParser:
