@@ -15,9 +15,12 @@ from typing import Any
 from evclip.io.errors import EventFormatError
 from evclip.io.events import (
     EVENT_DTYPE,
+    MAX_SENSOR_PIXELS,
+    MAX_SENSOR_SIDE,
     EventStream,
     Frames,
     check_events,
+    check_sensor_size,
     empty_events,
     infer_sensor_size,
     make_events,
@@ -32,7 +35,10 @@ __all__ = [
     "EventStream",
     "FormatSpec",
     "Frames",
+    "MAX_SENSOR_PIXELS",
+    "MAX_SENSOR_SIDE",
     "check_events",
+    "check_sensor_size",
     "detect_format",
     "empty_events",
     "infer_sensor_size",
@@ -56,7 +62,7 @@ def _finish(
     first_index: int = 0,
 ) -> EventStream:
     if sensor_size is not None:
-        stream.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
+        stream.sensor_size = sensor_size
     if sort:
         stream.events = sort_events(stream.events)
     check_events(
@@ -91,11 +97,19 @@ def read_events(
         EventFormatError: for a missing, truncated, corrupt or inconsistent file.
     """
     path = Path(path)
+    sensor_size = _requested_size(sensor_size, path)
     spec = get_format(format, path) if format else get_format(detect_format(path), path)
     if not path.is_file():
         raise EventFormatError(path, "no such file")
     stream = spec.load().read(path, **_options(spec, reader_options))
     return _finish(stream, path, sensor_size, sort)
+
+
+def _requested_size(sensor_size: tuple[int, int] | None, path: Path) -> tuple[int, int] | None:
+    """The caller's sensor_size, checked before any decoding work."""
+    if sensor_size is None:
+        return None
+    return check_sensor_size(sensor_size, path=path, what="sensor_size argument")
 
 
 # modules that decode more than one format take the format name as ``kind``
@@ -125,6 +139,7 @@ def iter_events(
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     path = Path(path)
+    sensor_size = _requested_size(sensor_size, path)
     spec = get_format(format, path) if format else get_format(detect_format(path), path)
     if not path.is_file():
         raise EventFormatError(path, "no such file")

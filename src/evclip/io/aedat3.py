@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from evclip.io.errors import EventFormatError
-from evclip.io.events import EventStream, empty_events
+from evclip.io.events import EventStream, check_sensor_size, empty_events
 
 PACKET_HEADER_DTYPE = np.dtype(
     [
@@ -97,7 +97,10 @@ def read_header(path: str | os.PathLike[str]) -> Aedat3Header:
                 break
             lines.append(line)
     text = b"".join(lines).decode("latin-1")
-    return Aedat3Header(offset, text, sensor_size_from_text(text))
+    size = sensor_size_from_text(text)
+    if size is not None:
+        size = check_sensor_size(size, path=path, what="sensor size declared in the header")
+    return Aedat3Header(offset, text, size)
 
 
 def decode_polarity(body: np.ndarray, number: int, overflow: int) -> np.ndarray:

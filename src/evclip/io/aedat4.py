@@ -22,7 +22,7 @@ import numpy as np
 
 from evclip.io._rust import call_decoder, iterate_decoder
 from evclip.io.errors import EventFormatError
-from evclip.io.events import EventStream, Frames, empty_events
+from evclip.io.events import EventStream, Frames, check_sensor_size, empty_events
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -101,8 +101,8 @@ class _Reader:
         self.frames_id = _first_stream(streams, "frame")
         events_info = streams.get(self.events_id, {}) if self.events_id is not None else {}
         frames_info = streams.get(self.frames_id, {}) if self.frames_id is not None else {}
-        self.sensor_size = _size(events_info) or _size(frames_info)
-        self.canvas_size = _size(frames_info) or self.sensor_size
+        self.sensor_size = _size(events_info, path) or _size(frames_info, path)
+        self.canvas_size = _size(frames_info, path) or self.sensor_size
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """Yield ('events', array) and ('frame', (t, image)) in file order."""
@@ -114,10 +114,12 @@ class _Reader:
                 yield "frame", frame_to_rgb(packet["frame"], self.canvas_size)
 
 
-def _size(info: dict[str, Any]) -> tuple[int, int] | None:
+def _size(info: dict[str, Any], path: Path | None = None) -> tuple[int, int] | None:
+    """The (width, height) a stream declares, checked before any frame canvas is allocated."""
     width, height = info.get("width"), info.get("height")
     if width and height and int(width) > 0 and int(height) > 0:
-        return (int(width), int(height))
+        what = f"size declared by its {info.get('type', 'first')} stream"
+        return check_sensor_size((int(width), int(height)), path=path, what=what)
     return None
 
 

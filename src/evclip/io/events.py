@@ -8,7 +8,9 @@ whatever intensity/RGB frames the file carries.
 
 from __future__ import annotations
 
+import operator
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +19,62 @@ from evclip.io.errors import EventFormatError
 
 EVENT_DTYPE = np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "i1")])
 _INT64_LIMIT = 2**63
+# No event sensor comes near these (the largest in use are 1280x720 and 1280x960); they leave room
+# for simulated events of 8K UHD video (7680x4320) while refusing a corrupt or mistyped size before
+# a representation allocates a frame from it (a 65536x65536 float32 frame is 16 GiB).
+MAX_SENSOR_SIDE = 8192
+MAX_SENSOR_PIXELS = 1 << 25
+
+
+def _whole_number(value: object) -> int:
+    """``value`` as an int when it is an integer or an integral float, else TypeError."""
+    if isinstance(value, bool | np.bool_):
+        raise TypeError("a boolean is not a size")
+    if isinstance(value, float | np.floating):
+        if not float(value).is_integer():
+            raise TypeError(f"{value} is not a whole number")
+        return int(value)
+    return operator.index(value)  # type: ignore[arg-type]
+
+
+def check_sensor_size(
+    sensor_size: Sequence[object] | np.ndarray,
+    *,
+    path: str | os.PathLike[str] | None = None,
+    what: str = "sensor size",
+) -> tuple[int, int]:
+    """A sensor size as ``(width, height)`` ints, checked to be one a real sensor could have.
+
+    Every :class:`EventStream` passes its size through this, so code that allocates frames from
+    ``stream.sensor_size`` may rely on it.
+
+    Args:
+        sensor_size: (width, height); integral floats are accepted.
+        path: file named in the error.
+        what: how the message names the size, e.g. "declared sensor size".
+
+    Returns:
+        (width, height) as Python ints, each >= 1, at most :data:`MAX_SENSOR_SIDE`, with
+        width * height at most :data:`MAX_SENSOR_PIXELS`.
+
+    Raises:
+        EventFormatError: for anything else, naming the file and the size.
+    """
+    try:
+        width, height = (_whole_number(v) for v in sensor_size)
+    except (TypeError, ValueError):
+        raise EventFormatError(
+            path, f"{what} must be two whole numbers (width, height), got {sensor_size!r}"
+        ) from None
+    if width <= 0 or height <= 0:
+        raise EventFormatError(path, f"{what} {width}x{height} is not positive")
+    if max(width, height) > MAX_SENSOR_SIDE or width * height > MAX_SENSOR_PIXELS:
+        raise EventFormatError(
+            path,
+            f"implausible {what} {width}x{height}: no sensor is that large (the limit is "
+            f"{MAX_SENSOR_SIDE} pixels a side and {MAX_SENSOR_PIXELS} pixels in all)",
+        )
+    return (width, height)
 
 
 def empty_events(n: int = 0) -> np.ndarray:
@@ -46,15 +104,28 @@ class EventStream:
 
     Attributes:
         events: structured array of :data:`EVENT_DTYPE`, sorted by t.
-        sensor_size: (width, height) in pixels.
+        sensor_size: (width, height) in pixels, checked by :func:`check_sensor_size` whenever
+            it is set, so a frame allocated from it always has a plausible size.
         frames: frames carried by the file; empty when there are none.
         path: the file the stream was read from, if any.
+
+    Raises:
+        EventFormatError: when the sensor size is not plausible (see :func:`check_sensor_size`).
     """
 
     events: np.ndarray
     sensor_size: tuple[int, int]
     frames: Frames = field(default_factory=Frames)
     path: str | None = None
+
+    def __post_init__(self) -> None:
+        self.sensor_size = check_sensor_size(self.sensor_size, path=self.path)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # while __init__ runs, path is not set yet; __post_init__ then checks with the path
+        if name == "sensor_size" and "path" in self.__dict__:
+            value = check_sensor_size(value, path=self.path)  # type: ignore[arg-type]
+        super().__setattr__(name, value)
 
     def __len__(self) -> int:
         return int(self.events.shape[0])

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from evclip.io.errors import EventFormatError, reraise_as_format_errors
-from evclip.io.events import EventStream, Frames, make_events
+from evclip.io.events import EventStream, Frames, check_sensor_size, make_events
 
 DSEC_SENSOR = (640, 480)
 FIELDS = ("x", "y", "t", "p")
@@ -100,7 +100,7 @@ def _declared_size(handle: Any, path: Path) -> tuple[int, int] | None:
         return None
     if size.shape != (2,) or size.dtype.kind not in "iu" or size.min() <= 0:
         raise EventFormatError(path, f"sensor size attribute must be two positive ints: {size}")
-    return (int(size[0]), int(size[1]))
+    return check_sensor_size(size, path=path, what="sensor size attribute")
 
 
 def _decode(datasets: dict[str, Any], start: int, stop: int, offset: int, path: Path) -> np.ndarray:

@@ -39,7 +39,13 @@ from pathlib import Path
 import numpy as np
 
 from evclip.io.errors import EventFormatError
-from evclip.io.events import EventStream, Frames, empty_events, make_events
+from evclip.io.events import (
+    EventStream,
+    Frames,
+    check_sensor_size,
+    empty_events,
+    make_events,
+)
 
 KINDS = ("npz", "npy")
 NIMAGENET_SENSOR = (640, 480)
@@ -188,7 +194,7 @@ def _stored_size(arrays: dict[str, np.ndarray], path: Path) -> tuple[int, int] |
     size = arrays["sensor_size"].reshape(-1)
     if size.shape != (2,) or size.dtype.kind not in "iu" or size.min() <= 0:
         raise EventFormatError(path, f"sensor_size must be two positive integers, got {size}")
-    return (int(size[0]), int(size[1]))
+    return check_sensor_size(size, path=path, what="stored sensor_size")
 
 
 def _infer_size(events: np.ndarray, at_least: tuple[int, int] = (1, 1)) -> tuple[int, int]:

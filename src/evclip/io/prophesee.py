@@ -30,7 +30,7 @@ import numpy as np
 from evclip.io._rust import call_decoder, iterate_decoder
 from evclip.io.aedat2 import unwrap_timestamps
 from evclip.io.errors import EventFormatError
-from evclip.io.events import EventStream, empty_events
+from evclip.io.events import EventStream, check_sensor_size, empty_events
 
 KINDS = ("dat", "evt2", "evt3")
 DAT_RECORD_DTYPE = np.dtype([("t", "<u4"), ("data", "<u4")])
@@ -88,6 +88,8 @@ def read_header(path: str | os.PathLike[str]) -> PropheseeHeader:
     size = _size_from_fields(fields)
     if size is not None and min(size) <= 0:
         size = None
+    if size is not None:
+        size = check_sensor_size(size, path=path, what="sensor size declared in the header")
     return PropheseeHeader(offset, fields, size)
 
 
