@@ -96,10 +96,11 @@ def test_npz_plain_dtypes_and_polarities(tmp_path):
         path,
         x=np.array([3.0, 1.0, 2.0]),
         y=np.array([0, 5, 7], dtype=np.int32),
-        t=np.array([10.4, 20.6, 30.0]),
+        t=np.array([10_000.0, 20_000.0, 30_001.0]),  # whole and > 1e4: microseconds
         p=np.array([-1, 1, -1], dtype=np.int8),
     )
-    assert_same(read_events(path), events_of([(3, 0, 10, 0), (1, 5, 21, 1), (2, 7, 30, 0)]))
+    expected = events_of([(3, 0, 10_000, 0), (1, 5, 20_000, 1), (2, 7, 30_001, 0)])
+    assert_same(read_events(path), expected)
     assert read_events(path).sensor_size == (4, 8)
     np.savez(path, x=[1], y=[2], t=np.array([5], np.uint32), p=[True], sensor_size=[10, 20])
     stream = read_events(path)

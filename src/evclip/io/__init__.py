@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from evclip.io.errors import EventFormatError
+from evclip.io.errors import EventFormatError, TimestampUnitWarning
 from evclip.io.events import (
     EVENT_DTYPE,
     MAX_SENSOR_PIXELS,
@@ -35,6 +35,7 @@ __all__ = [
     "EventStream",
     "FormatSpec",
     "Frames",
+    "TimestampUnitWarning",
     "MAX_SENSOR_PIXELS",
     "MAX_SENSOR_SIDE",
     "check_events",

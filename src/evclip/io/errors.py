@@ -55,3 +55,11 @@ def reraise_as_format_errors(
         except errors as error:
             raise EventFormatError(path, f"{what}: {error}") from error
         yield chunk
+
+
+class TimestampUnitWarning(UserWarning):
+    """A float ``t`` column that should hold microseconds looked like seconds and was converted.
+
+    Filter it with ``warnings.simplefilter("ignore", TimestampUnitWarning)`` once the files are
+    known to store seconds.
+    """

@@ -27,6 +27,7 @@ from evclip.io.numpy_formats import (
     _stored_size,
     columns_to_events,
 )
+from evclip.io.time_units import NO_TIMES, merge_stats, scale_promised_microseconds, time_stats
 
 FIELDS = ("x", "y", "t", "p")
 _OLD_NAMES = {"x": "x_pos", "y": "y_pos", "t": "timestamp", "p": "polarity"}
@@ -169,15 +170,36 @@ def _sensor_size(
     return size
 
 
+def _t_scale(
+    archive: zipfile.ZipFile,
+    members: dict[str, str],
+    layout: dict[str, Column],
+    chunk_size: int,
+    path: Path,
+) -> float:
+    """Microseconds per unit of t, by the rule of a whole read (one pass when t is float)."""
+    key, field = layout["t"]
+    reader = NpyMemberReader(archive, key, members[key], path)
+    reader.close()
+    dtype = reader.dtype if field is None else reader.dtype[field]
+    if dtype.kind != "f":
+        return 1.0
+    stats = NO_TIMES
+    for block in _event_blocks(archive, members, layout, chunk_size, path, fields=("t",)):
+        stats = merge_stats(stats, time_stats(block["t"]))
+    return scale_promised_microseconds(stats, dtype, path)
+
+
 def _chunks(path: Path, chunk_size: int) -> Iterator[EventStream]:
     with zipfile.ZipFile(path) as archive:
         members = _member_names(archive)
         layout = _layout(archive, members, path)
         small = {k: _load_member(archive, members[k]) for k in _SMALL_MEMBERS if k in members}
         size = _sensor_size(archive, members, layout, small, chunk_size, path)
+        t_scale = _t_scale(archive, members, layout, chunk_size, path)
         frames = _frames(small, path)
         for block in _event_blocks(archive, members, layout, chunk_size, path):
-            events = columns_to_events(block, path=path)
+            events = columns_to_events(block, t_scale=t_scale, path=path)
             yield EventStream(events, size, frames, os.fspath(path))
             frames = Frames()
 

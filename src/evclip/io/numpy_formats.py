@@ -2,24 +2,29 @@
 
 ``.npz`` layouts (kind ``"npz"``):
 
-- plain: arrays ``x``, ``y``, ``t`` (microseconds, any integer or float dtype), ``p`` (0/1, -1/+1
-  or bool); optionally ``sensor_size`` = (width, height), and frames as ``frames_t`` (int64 [N])
-  plus ``frames`` (uint8 [N, H, W, 3]). evclip's own writer produces exactly this (HARDVS's compact
+- plain: arrays ``x``, ``y``, ``t`` (integer microseconds), ``p`` (0/1, -1/+1 or bool);
+  optionally ``sensor_size`` = (width, height), and frames as ``frames_t`` (int64 [N]) plus
+  ``frames`` (uint8 [N, H, W, 3]). evclip's own writer produces exactly this (HARDVS's compact
   files are the same without the optional arrays).
 - N-ImageNet: ``event_data``, a structured array with fields x, y, t, p; older files use
   x_pos, y_pos, timestamp, polarity, either as fields of ``event_data`` or as separate arrays. Its
   timestamps are microseconds: the authors' loader divides them by 1e6 unconditionally ("Account
-  for int-type timestamp") to get seconds. A float ``t`` is therefore also read as microseconds
-  and rounded. The sensor is 640x480, widened if some event lies outside it.
+  for int-type timestamp") to get seconds. The sensor is 640x480, widened if some event lies
+  outside it.
+
+A float ``t`` in either layout is microseconds (rounded) when it looks like them, and seconds
+otherwise, converted with a :class:`~evclip.io.errors.TimestampUnitWarning`: the rule of
+:mod:`evclip.io.time_units`. Without it, seconds would round to t = 0 for every event.
 
 ``.npy`` layouts (kind ``"npy"``):
 
-- a structured array with fields x, y, t (microseconds), p.
+- a structured array with fields x, y, t (microseconds), p; a float t is read by the same rule
+  (and warning) as in an ``.npz``.
 - a float [N, 4] array x, y, t, p as in the EST re-release of N-Caltech101, where t is in
-  SECONDS; it is converted to int64 microseconds with rounding. When the t column instead looks
-  like microseconds already (every value integral and the largest above 1e4, i.e. an impossible
-  2.8 hours if read as seconds) it is taken as microseconds. Integer [N, 4] arrays are always
-  microseconds.
+  SECONDS; it is converted to int64 microseconds with rounding, without a warning since that
+  layout stores seconds. When the t column instead looks like microseconds already (every value
+  integral and the largest above 1e4, i.e. an impossible 2.8 hours if read as seconds) it is
+  taken as microseconds. Integer [N, 4] arrays are always microseconds.
 
 ``iter_chunks`` memory-maps ``.npy`` files and streams ``.npz`` members, so neither is held whole.
 
@@ -46,12 +51,17 @@ from evclip.io.events import (
     empty_events,
     make_events,
 )
+from evclip.io.time_units import (
+    NO_TIMES,
+    TimeStats,
+    merge_stats,
+    microseconds_per_unit,
+    scale_promised_microseconds,
+    time_stats,
+)
 
 KINDS = ("npz", "npy")
 NIMAGENET_SENSOR = (640, 480)
-SECONDS_TO_US = 1_000_000
-# a t column whose largest value exceeds this and is integral is microseconds, not seconds
-MICROSECOND_HINT = 1e4
 # what numpy.load raises on a damaged file: zip, zlib and header parsing errors (numpy parses
 # headers with ast and tokenize)
 _LOAD_ERRORS = (
@@ -206,13 +216,24 @@ def _infer_size(events: np.ndarray, at_least: tuple[int, int] = (1, 1)) -> tuple
     )
 
 
+def promised_microseconds_scale(t: np.ndarray, path: str | os.PathLike[str] | None) -> float:
+    """Microseconds per unit of a t column documented as microseconds (see time_units)."""
+    t = np.asarray(t)
+    if t.dtype.kind != "f":
+        return 1.0
+    return scale_promised_microseconds(time_stats(t), t.dtype, path)
+
+
 def decode_npz(arrays: dict[str, np.ndarray], path: Path) -> EventStream:
     """An :class:`EventStream` from the arrays of an ``.npz`` archive (either layout)."""
     if all(k in arrays for k in ("x", "y", "t", "p")):
-        events = columns_to_events(arrays, path=path)
+        t_scale = promised_microseconds_scale(arrays["t"], path)
+        events = columns_to_events(arrays, t_scale=t_scale, path=path)
         size = _stored_size(arrays, path) or _infer_size(events)
     elif "event_data" in arrays or "x_pos" in arrays:
-        events = columns_to_events(_nimagenet_columns(arrays, path), path=path)
+        columns = _nimagenet_columns(arrays, path)
+        t_scale = promised_microseconds_scale(columns["t"], path)
+        events = columns_to_events(columns, t_scale=t_scale, path=path)
         size = _stored_size(arrays, path) or _infer_size(events, NIMAGENET_SENSOR)
     else:
         raise EventFormatError(
@@ -251,21 +272,16 @@ def npy_layout(array: np.ndarray, path: Path) -> str:
     )
 
 
-def _table_t_scale(stats: tuple[float, bool], dtype: np.dtype) -> float:
-    """Microseconds per unit of a [N, 4] table's t column, from (max |t|, all integral)."""
-    largest, integral = stats
-    if dtype.kind in "iu" or (integral and largest > MICROSECOND_HINT):
-        return 1.0
-    return float(SECONDS_TO_US)
+def _npy_t_column(array: np.ndarray, layout: str) -> np.ndarray:
+    return array["t"] if layout == "structured" else array[:, 2]
 
 
-def _t_stats(t: np.ndarray) -> tuple[float, bool]:
-    if t.size == 0:
-        return 0.0, True
-    t = np.asarray(t, dtype=np.float64)
-    finite = t[np.isfinite(t)]
-    largest = float(np.abs(finite).max()) if finite.size else 0.0
-    return largest, bool(np.all(finite == np.round(finite)))
+def _npy_t_scale(stats: TimeStats, array: np.ndarray, layout: str, path: Path) -> float:
+    """A table (EST) stores float seconds by definition; a structured array promises us."""
+    dtype = _npy_t_column(array[:0], layout).dtype
+    if layout == "table":
+        return microseconds_per_unit(stats, dtype)
+    return scale_promised_microseconds(stats, dtype, path)
 
 
 def decode_npy_block(array: np.ndarray, layout: str, t_scale: float, path: Path) -> np.ndarray:
@@ -289,10 +305,9 @@ def read(path: str | os.PathLike[str], kind: str = "npz") -> EventStream:
         return decode_npz(_load_npz(path), path)
     array = _load_npy(path, mmap=False)
     layout = npy_layout(array, path)
-    t_scale = 1.0
-    if layout == "table":
-        t_scale = _table_t_scale(_t_stats(array[:, 2]), array.dtype)
-    events = decode_npy_block(array, layout, t_scale, path)
+    t = _npy_t_column(array, layout)
+    stats = time_stats(t) if t.dtype.kind == "f" else NO_TIMES
+    events = decode_npy_block(array, layout, _npy_t_scale(stats, array, layout, path), path)
     return EventStream(events, _infer_size(events), path=os.fspath(path))
 
 
@@ -300,17 +315,16 @@ def _scan_npy(
     array: np.ndarray, layout: str, chunk_size: int, path: Path
 ) -> tuple[tuple[int, int], float]:
     """Sensor size and t scale of a memory-mapped array, one block at a time."""
-    largest, integral = 0.0, True
+    stats = NO_TIMES
     width, height = 1, 1
     for start in range(0, len(array), chunk_size):
         block = np.asarray(array[start : start + chunk_size])
-        if layout == "table":
-            block_largest, block_integral = _t_stats(block[:, 2])
-            largest, integral = max(largest, block_largest), integral and block_integral
+        t = _npy_t_column(block, layout)
+        if t.dtype.kind == "f":
+            stats = merge_stats(stats, time_stats(t))
         events = decode_npy_block(block, layout, 1.0, path)
         width, height = _infer_size(events, (width, height))
-    t_scale = _table_t_scale((largest, integral), array.dtype) if layout == "table" else 1.0
-    return (width, height), t_scale
+    return (width, height), _npy_t_scale(stats, array, layout, path)
 
 
 def iter_chunks(
