@@ -160,3 +160,40 @@ def test_values_that_would_wrap_or_truncate_are_rejected(tmp_path):
             f.create_dataset(f"events/{name}", data=np.array(values))
     with pytest.raises(EventFormatError, match="int64"):
         read_events(h5)
+
+
+def _h5_with_offset(path, t: np.ndarray, t_offset) -> None:
+    with h5py.File(path, "w") as f:
+        for name in ("x", "y", "p"):
+            f.create_dataset(f"events/{name}", data=np.zeros(len(t), np.uint8))
+        f.create_dataset("events/t", data=t)
+        f.create_dataset("t_offset", data=t_offset)
+
+
+@pytest.mark.parametrize(
+    ("t", "t_offset", "bad"),
+    [
+        (
+            np.array([0, 5, 2**62], np.int64),
+            np.int64(2**62),
+            "event 2: events/t 46116",
+        ),
+        (np.array([-(2**62), 0], np.int64), np.int64(-(2**62) - 1), "event 0: events/t -46"),
+        (np.array([1, 2], np.uint32), np.int64(2**63 - 2), "event 1: events/t 2 "),
+        (np.array([1.0, 2.0**62], np.float64), np.int64(2**62), "event 1"),
+        (np.array([0, 1], np.int64), np.uint64(2**63), "t_offset 9223372036854775808"),
+    ],
+)
+def test_h5_t_plus_t_offset_beyond_int64_is_an_error(tmp_path, t, t_offset, bad):
+    path = tmp_path / "wrap.h5"
+    _h5_with_offset(path, t, t_offset)
+    for read in (read_events, lambda p: list(iter_events(p, chunk_size=2))):
+        with pytest.raises(EventFormatError, match=r"wrap\.h5: .*int64") as info:
+            read(path)
+        assert bad in str(info.value)
+
+
+def test_h5_t_offset_near_the_int64_limit_still_reads(tmp_path):
+    path = tmp_path / "edge.h5"
+    _h5_with_offset(path, np.array([0, 7], np.uint32), np.int64(2**63 - 8))
+    assert read_events(path).events["t"].tolist() == [2**63 - 8, 2**63 - 1]

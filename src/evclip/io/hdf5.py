@@ -31,6 +31,7 @@ from evclip.io.events import EventStream, Frames, check_sensor_size, make_events
 DSEC_SENSOR = (640, 480)
 FIELDS = ("x", "y", "t", "p")
 _H5_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError)
+_INT64 = np.iinfo(np.int64)
 
 
 def import_h5py() -> Any:
@@ -87,7 +88,10 @@ def _t_offset(handle: Any, path: Path) -> int:
     value = np.asarray(handle["t_offset"][()]).reshape(-1)
     if value.shape != (1,) or value.dtype.kind not in "iu":
         raise EventFormatError(path, f"t_offset must be one integer, got {value!r}")
-    return int(value[0])
+    offset = int(value[0])
+    if not _INT64.min <= offset <= _INT64.max:
+        raise EventFormatError(path, f"t_offset {offset} does not fit in int64 microseconds")
+    return offset
 
 
 def _declared_size(handle: Any, path: Path) -> tuple[int, int] | None:
@@ -111,14 +115,30 @@ def _decode(datasets: dict[str, Any], start: int, stop: int, offset: int, path: 
         if t.size and not np.isfinite(t).all():
             raise EventFormatError(path, "events/t holds non-finite values")
         t = np.rint(t)
-    if t.dtype.kind in "uf" and t.size and np.abs(t).max() >= 2**63 - abs(offset):
-        raise EventFormatError(path, "events/t does not fit in int64 microseconds")
+    _check_absolute_time(t, offset, start, path)
     t = t.astype(np.int64) + offset
     for name in ("x", "y", "p"):
         column = columns[name]
         if column.dtype.kind == "f" and column.size and not np.isfinite(column).all():
             raise EventFormatError(path, f"events/{name} holds non-finite values")
     return make_events(columns["x"], columns["y"], t, columns["p"], path=path)
+
+
+def _check_absolute_time(t: np.ndarray, offset: int, start: int, path: Path) -> None:
+    """Refuse a t (integral values of any dtype) whose ``t + offset`` leaves int64."""
+    if t.size == 0:
+        return
+    # Python ints: exact for any int64/uint64 value and for the rounded floats
+    low, high = int(t.min()), int(t.max())
+    if low + offset >= _INT64.min and high + offset <= _INT64.max:
+        return
+    too_late = high + offset > _INT64.max
+    bad, i = (high, np.argmax(t)) if too_late else (low, np.argmin(t))
+    raise EventFormatError(
+        path,
+        f"event {start + int(i)}: events/t {bad} + t_offset {offset} does not fit in int64 "
+        "microseconds",
+    )
 
 
 def _frames(handle: Any, path: Path) -> Frames:
