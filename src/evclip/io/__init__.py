@@ -127,6 +127,7 @@ def iter_events(
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     sensor_size: tuple[int, int] | None = None,
+    sort: bool = False,
     **reader_options: Any,
 ) -> Iterator[EventStream]:
     """Read a file as a sequence of chunks of about ``chunk_size`` events, with bounded memory.
@@ -134,16 +135,42 @@ def iter_events(
     Every chunk is an :class:`EventStream` with the same sensor size; order is checked across
     chunk boundaries. Formats without a streaming decoder are read whole and then sliced.
 
+    Args:
+        path: the file.
+        format: as for :func:`read_events`.
+        chunk_size: events per chunk.
+        sensor_size: as for :func:`read_events`.
+        sort: must be False: chunks come in file order and cannot be sorted globally; read an
+            unsorted file whole with ``read_events(path, sort=True)``.
+        **reader_options: as for :func:`read_events`.
+
     Raises:
-        EventFormatError: as :func:`read_events`, when the bad part is reached.
+        EventFormatError: at once for a missing file or an unknown format, and as
+            :func:`read_events` when the bad part is reached.
+        ValueError: at once for a chunk_size below 1 or ``sort=True``.
     """
     if chunk_size <= 0:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    if sort:
+        raise ValueError(
+            "iter_events reads a file chunk by chunk in file order and cannot sort it; "
+            "read it whole with read_events(path, sort=True)"
+        )
     path = Path(path)
     sensor_size = _requested_size(sensor_size, path)
     spec = get_format(format, path) if format else get_format(detect_format(path), path)
     if not path.is_file():
         raise EventFormatError(path, "no such file")
+    return _checked_chunks(path, spec, chunk_size, sensor_size, reader_options)
+
+
+def _checked_chunks(
+    path: Path,
+    spec: FormatSpec,
+    chunk_size: int,
+    sensor_size: tuple[int, int] | None,
+    reader_options: dict[str, Any],
+) -> Iterator[EventStream]:
     module = spec.load()
     kwargs = _options(spec, reader_options)
     previous_t: int | None = None

@@ -24,6 +24,10 @@ _INT64_LIMIT = 2**63
 # a representation allocates a frame from it (a 65536x65536 float32 frame is 16 GiB).
 MAX_SENSOR_SIDE = 8192
 MAX_SENSOR_PIXELS = 1 << 25
+#: what an unsorted-file error advises; true for every format (chunked reading cannot sort)
+SORT_ADVICE = (
+    "read_events(path, sort=True), or --sort on the command line, reads the file sorted by time"
+)
 
 
 def _whole_number(value: object) -> int:
@@ -240,7 +244,8 @@ def check_events(
     if previous_t is not None and t[0] < previous_t:
         raise EventFormatError(
             path,
-            f"timestamps are not sorted: event {first_index} has t={t[0]} after t={previous_t}",
+            f"timestamps are not sorted: event {first_index} has t={t[0]} after t={previous_t} "
+            f"({SORT_ADVICE})",
         )
     bad = np.flatnonzero(t[1:] < t[:-1])
     if bad.size:
@@ -248,7 +253,7 @@ def check_events(
         raise EventFormatError(
             path,
             f"timestamps are not sorted: event {first_index + i} has t={t[i]} after t={t[i - 1]} "
-            "(pass sort=True to sort them)",
+            f"({SORT_ADVICE})",
         )
     if sensor_size is not None:
         width, height = sensor_size
