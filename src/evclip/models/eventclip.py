@@ -185,7 +185,8 @@ class EventClip(nn.Module):
         self.recentre = recentre
         self.descriptions = descriptions
         self.class_names: list[str] = []
-        self.register_buffer("class_embeddings", torch.zeros(0, clip.embed_dim), persistent=False)
+        empty = torch.zeros(0, clip.embed_dim, device=clip.logit_scale.device)
+        self.register_buffer("class_embeddings", empty, persistent=False)
         if class_names is not None:
             self.set_classes(class_names)
 
@@ -212,7 +213,7 @@ class EventClip(nn.Module):
     @torch.no_grad()
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised CLIP features of uint8 images [N, 3, H, W] (or [N, H, W, 3]) -> [N, D]."""
-        pixels = self.clip.preprocess(images.to(self.device))
+        pixels = self.clip.preprocess(images)  # on the backbone's device and dtype
         features = self.clip.encode_image(pixels, normalize=False).float()
         return features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
@@ -379,6 +380,7 @@ def build_eventclip(
     class_names: Sequence[str] | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
+    image_size: int | None = None,
 ) -> EventClip:
     """Build EventCLIP's training-free zero-shot classifier.
 
@@ -396,14 +398,16 @@ def build_eventclip(
         class_names: build the classifier for these names now.
         device: where to load the backbone.
         dtype: the backbone's dtype.
+        image_size: CLIP input side (position embeddings interpolated when it differs).
     """
+    templates = resolve_templates(templates)  # before loading: a bad name fails fast
     if clip is None:
         from evclip.backbones import load_clip
 
-        clip = load_clip(model, device=device, dtype=dtype)
+        clip = load_clip(model, device=device, dtype=dtype, image_size=image_size)
     return EventClip(
         clip,
-        templates=resolve_templates(templates),
+        templates=templates,
         event_image_mode=event_image_mode,
         windows=windows,
         slicing=slicing,
