@@ -26,7 +26,7 @@ from evclip.io.events import (
     make_events,
     sort_events,
 )
-from evclip.io.formats import FORMATS, FormatSpec, detect_format, get_format
+from evclip.io.formats import FORMATS, FormatSpec, check_content, detect_format, get_format
 
 __all__ = [
     "EVENT_DTYPE",
@@ -99,11 +99,18 @@ def read_events(
     """
     path = Path(path)
     sensor_size = _requested_size(sensor_size, path)
-    spec = get_format(format, path) if format else get_format(detect_format(path), path)
-    if not path.is_file():
-        raise EventFormatError(path, "no such file")
+    spec = _resolve(path, format)
     stream = spec.load().read(path, **_options(spec, reader_options))
     return _finish(stream, path, sensor_size, sort)
+
+
+def _resolve(path: Path, format: str | None) -> FormatSpec:
+    """The format to read ``path`` with: detected, or the forced one checked against the content."""
+    if not format:
+        return get_format(detect_format(path), path)
+    spec = get_format(format, path)
+    check_content(path, spec)
+    return spec
 
 
 def _requested_size(sensor_size: tuple[int, int] | None, path: Path) -> tuple[int, int] | None:
@@ -158,9 +165,7 @@ def iter_events(
         )
     path = Path(path)
     sensor_size = _requested_size(sensor_size, path)
-    spec = get_format(format, path) if format else get_format(detect_format(path), path)
-    if not path.is_file():
-        raise EventFormatError(path, "no such file")
+    spec = _resolve(path, format)
     return _checked_chunks(path, spec, chunk_size, sensor_size, reader_options)
 
 

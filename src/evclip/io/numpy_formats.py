@@ -146,8 +146,25 @@ def columns_to_events(
     return make_events(clean["x"], clean["y"], clean["t"], clean["p"], path=path)
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_NPY_MAGIC = (b"\x93NUMPY",)
+
+
+def check_magic(path: Path, magic: tuple[bytes, ...], what: str) -> None:
+    """Refuse a file that does not start with one of ``magic`` (numpy would try to unpickle it).
+
+    Raises:
+        EventFormatError: naming what the file is not and what it starts with.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head.startswith(magic):
+        raise EventFormatError(path, f"not {what}: it starts with {head!r}", offset=0)
+
+
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` archive, with corruption reported as EventFormatError."""
+    check_magic(path, _ZIP_MAGIC, "an .npz (zip) archive")
     try:
         archive = np.load(path, allow_pickle=False)
     except _LOAD_ERRORS as error:
@@ -245,6 +262,7 @@ def decode_npz(arrays: dict[str, np.ndarray], path: Path) -> EventStream:
 
 
 def _load_npy(path: Path, mmap: bool) -> np.ndarray:
+    check_magic(path, _NPY_MAGIC, "an .npy array")
     try:
         array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except _LOAD_ERRORS as error:
@@ -341,6 +359,7 @@ def iter_chunks(
     if kind == "npz":
         from evclip.io.npz_chunks import iter_npz_chunks
 
+        check_magic(path, _ZIP_MAGIC, "an .npz (zip) archive")
         yield from iter_npz_chunks(path, chunk_size, _LOAD_ERRORS)
         return
     array = _load_npy(path, mmap=True)

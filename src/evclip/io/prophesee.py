@@ -71,13 +71,19 @@ def _size_from_fields(fields: dict[str, str]) -> tuple[int, int] | None:
 
 
 def read_header(path: str | os.PathLike[str]) -> PropheseeHeader:
-    """Parse the ``%`` header lines at the start of a Prophesee file."""
+    """Parse the ``%`` header lines at the start of a Prophesee file.
+
+    Raises:
+        EventFormatError: for a header line longer than 64 KiB or one the file ends inside.
+    """
     fields: dict[str, str] = {}
     offset = 0
     with open(path, "rb") as f:
         while True:
             line = f.readline(_MAX_HEADER_LINE)
-            if not line.startswith(b"%") or not line.endswith(b"\n"):
+            if line.startswith(b"%") and not line.endswith(b"\n"):
+                _unended_header_line(path, line, offset)
+            if not line.startswith(b"%"):
                 break
             offset += len(line)
             text = line[1:].decode("latin-1").strip()
@@ -91,6 +97,18 @@ def read_header(path: str | os.PathLike[str]) -> PropheseeHeader:
     if size is not None:
         size = check_sensor_size(size, path=path, what="sensor size declared in the header")
     return PropheseeHeader(offset, fields, size)
+
+
+def _unended_header_line(path: str | os.PathLike[str], line: bytes, offset: int) -> None:
+    """Raise for a '%' header line without its newline: too long, or cut by the file's end."""
+    if len(line) >= _MAX_HEADER_LINE:
+        problem = (
+            f"header line longer than {_MAX_HEADER_LINE // 1024} KiB: a damaged header, "
+            "or not a Prophesee file"
+        )
+    else:
+        problem = "the file ends inside its '%' header (a header line has no newline)"
+    raise EventFormatError(path, problem, offset=offset)
 
 
 def _check_kind(kind: str) -> None:
