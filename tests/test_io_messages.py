@@ -120,3 +120,26 @@ def test_a_dat_ending_inside_its_header_is_a_header_error(tmp_path):
     path = write_file(tmp_path, "cut.dat", b"% Date 2024\n% Width 10")
     with pytest.raises(EventFormatError, match="ends inside its '%' header"):
         read_events(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "format"),
+    [
+        ("e.bin", None),
+        ("e.bin", "nmnist_bin"),
+        ("e.npz", None),
+        ("e.npy", "npy"),
+        ("e.h5", None),
+        ("e.mat", None),
+        ("e.dat", None),
+        ("e.raw", "evt3"),
+        ("e.aedat", "aedat2"),
+        ("e.aedat4", None),
+    ],
+)
+def test_a_zero_byte_file_is_empty_in_every_format(tmp_path, name, format):
+    path = tmp_path / name
+    path.write_bytes(b"")
+    for read in _all_readers(path, format=format):
+        with pytest.raises(EventFormatError, match=rf"{name}: file is empty \(0 bytes\)"):
+            read()

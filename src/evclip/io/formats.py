@@ -121,6 +121,9 @@ def check_event_file(path: str | os.PathLike[str]) -> None:
     if not stat.S_ISREG(info.st_mode):
         kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a file")
         raise EventFormatError(path, f"is {kind}, not a regular file; event files must be files")
+    if info.st_size == 0:
+        # no format stores an empty recording as zero bytes; a .bin must not pass as 0 events
+        raise EventFormatError(path, "file is empty (0 bytes)")
 
 
 def _read_head(path: Path) -> bytes:
@@ -221,8 +224,6 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return family
     if suffix in _SUFFIX_ONLY:
         return _SUFFIX_ONLY[suffix]
-    if not head:
-        raise EventFormatError(path, "file is empty", offset=0)
     known = ", ".join(sorted(FORMATS))
     raise EventFormatError(
         path, f"unknown event file format (suffix {suffix!r}); pass format= one of: {known}"
