@@ -112,3 +112,26 @@ def lit_times(image, width: int, step_us: int = 100) -> np.ndarray:
     background = image[:, -1, -1].reshape(3, 1, 1)  # the last pixel never fires in the tests
     ys, xs = np.nonzero(np.asarray((image != background).any(0)))
     return np.sort((ys * width + xs) * step_us)
+
+
+def write_tiny_benchmark(root: Path, n_samples: int = 8, size: int = 64, n_frames: int = 5) -> Path:
+    """A benchmark in the layout of ``evclip synth-dataset`` that ``get_dataset("synthetic")``
+    reads: ``n_samples`` training clips of two classes, each with ``n_frames`` event and RGB
+    PNGs of ``size`` x ``size`` pixels and a ``.npz`` of raster events; ``train_label.txt`` lists
+    them all."""
+    import json
+
+    lines = []
+    for i in range(n_samples):
+        label = i % 2
+        class_dir, name = f"action_{label + 1:03d}", f"sample_{i:05d}"
+        base = root / class_dir / name
+        for k in range(n_frames):
+            write_png(base / f"{name}_dvs" / f"{k:08d}.png", 10 * k + i, (size, size))
+            write_png(base / f"{name}_aps" / f"{k:08d}.png", 10 * k + i + 5, (size, size))
+        write_npz_events(base / f"{name}.npz", *raster_events(size * size, size, step_us=10))
+        lines.append(f"{class_dir}/{name} {n_frames} {label}")
+    (root / "train_label.txt").write_text("\n".join(lines) + "\n")
+    (root / "classnames.txt").write_text("a red one moving left\na green one moving left\n")
+    (root / "manifest.json").write_text(json.dumps({"config": {"image_size": size}}))
+    return root

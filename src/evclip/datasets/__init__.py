@@ -1,11 +1,12 @@
 """Readers for the published event-camera dataset layouts, all returning one sample format.
 
->>> from evclip.datasets import get_dataset, class_names, readable
+>>> from evclip.datasets import get_dataset, class_names, readable, make_dataloader
 >>> ds = get_dataset("hardvs", root="/data/HARDVS", split="train", num_frames=5)  # doctest: +SKIP
 >>> sample = ds[0]  # doctest: +SKIP
 >>> sample["events"].shape  # [T, 3, H, W] uint8  # doctest: +SKIP
 >>> readable(class_names("dvs_gesture")[3])
 'right arm clockwise'
+>>> loader = make_dataloader(ds, batch_size=8, shuffle=True, num_workers=2)  # doctest: +SKIP
 
 Registered names (``DATASETS.names()``): ``hardvs``, ``poker``, ``ncaltech101``, ``nmnist``,
 ``nimagenet``, ``asl_dvs``, ``dvs_gesture``, ``folder``.
@@ -27,6 +28,7 @@ from evclip.datasets.folder import EventFolder
 from evclip.datasets.frames import sample_indices, segment_positions
 from evclip.datasets.hardvs import HARDVS, FrameFolderDataset
 from evclip.datasets.lists import read_split_file, stratified_split
+from evclip.datasets.loader import EpochKeySampler, make_dataloader
 from evclip.datasets.names import (
     class_names,
     load_class_file,
@@ -45,6 +47,7 @@ __all__ = [
     "DATASETS",
     "DVSGesture",
     "DatasetError",
+    "EpochKeySampler",
     "EventDataset",
     "EventFolder",
     "FrameFolderDataset",
@@ -55,6 +58,7 @@ __all__ = [
     "PokerEvent",
     "build_synthetic_benchmark",
     "load_synthetic_benchmark",
+    "make_dataloader",
     "SampleError",
     "SampleRef",
     "centre_events",

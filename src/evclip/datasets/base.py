@@ -41,14 +41,14 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from evclip.datasets.errors import DatasetError, SampleError
 from evclip.datasets.frames import SLICINGS, segment_positions, stream_event_images, to_tensor
 from evclip.datasets.skips import SkipLog
+from evclip.datasets.workers import limit_threads_in_worker
 from evclip.io import EventStream
 from evclip.registry import Registry
-from evclip.representations import limit_threads
 
 DATASETS: Registry[Callable[..., EventDataset]] = Registry("dataset")
 
@@ -75,17 +75,6 @@ class SampleRef:
     path: str
     label: int
     meta: Mapping[str, Any] = field(default_factory=dict)
-
-
-_worker_threads_limited = False
-
-
-def _limit_threads_in_worker() -> None:
-    """In a DataLoader worker process, run the numba kernels on one thread (as torch does)."""
-    global _worker_threads_limited
-    if not _worker_threads_limited and get_worker_info() is not None:
-        limit_threads(1)
-        _worker_threads_limited = True
 
 
 class EventDataset(Dataset):
@@ -222,10 +211,14 @@ class EventDataset(Dataset):
         """Change the training frame offsets from one epoch to the next."""
         self.epoch = int(epoch)
 
-    def load(self, index: int) -> dict[str, Any]:
-        """Load sample ``index`` without the error policy (any error propagates)."""
+    def load(self, index: int, epoch: int | None = None) -> dict[str, Any]:
+        """Load sample ``index`` without the error policy (any error propagates).
+
+        ``epoch`` chooses the training frame offsets; default the dataset's :attr:`epoch`.
+        """
+        epoch = self.epoch if epoch is None else int(epoch)
         ref = self.samples[index]
-        rng = np.random.default_rng((self.seed, self.epoch, index)) if self.train else None
+        rng = np.random.default_rng((self.seed, epoch, index)) if self.train else None
         raw = self._load(ref, rng)
         sample: dict[str, Any] = {}
         for key in ("rgb", "events"):
@@ -238,8 +231,15 @@ class EventDataset(Dataset):
         sample["path"] = ref.path
         return sample
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        _limit_threads_in_worker()
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """Sample ``key``: an index, or an ``(epoch, index)`` pair.
+
+        The pair lets a worker process that keeps its own copy of the dataset (a persistent
+        DataLoader worker, see :func:`~evclip.datasets.make_dataloader`) use the epoch of the
+        main process's :meth:`set_epoch`.
+        """
+        limit_threads_in_worker()
+        epoch, index = key if isinstance(key, tuple) else (None, key)
         n = len(self.samples)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} samples")
@@ -250,7 +250,7 @@ class EventDataset(Dataset):
                 self._skips.record(i, self._bad[i])
                 continue
             try:
-                sample = self.load(i)
+                sample = self.load(i, epoch)
             except LOAD_ERRORS as err:
                 problem = f"{err}{self._listed_at(self.samples[i])}"
                 if self.on_error == "raise":
