@@ -5,7 +5,14 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from io_camera_fixtures import AEDAT3_HEADER, aedat3_file, camera_events, dat_file, write_file
+from io_camera_fixtures import (
+    AEDAT3_HEADER,
+    aedat3_file,
+    camera_events,
+    dat_file,
+    faery_array,
+    write_file,
+)
 from io_fixtures import random_events, write_dsec
 
 from evclip.io import (
@@ -89,7 +96,15 @@ def test_h5_declared_size_is_checked(tmp_path):
         read_events(path)
 
 
-def test_aedat4_stream_size_is_checked():
+def test_aedat4_declared_size_is_checked(tmp_path):
+    faery, array = faery_array(camera_events(50, 320, 240))
+    faery.events_stream_from_array(array, (9000, 240)).to_file(tmp_path / "wide.aedat4")
+    for read in (read_events, lambda p: list(iter_events(p))):
+        with pytest.raises(EventFormatError, match=r"wide\.aedat4: implausible .*9000x240"):
+            read(tmp_path / "wide.aedat4")
+
+
+def test_aedat4_frame_canvas_size_is_checked():
     assert aedat4_stream_size({"type": "frame", "width": 346, "height": 260}) == (346, 260)
     with pytest.raises(EventFormatError, match=r"r\.aedat4: implausible .*frame.*70000x260"):
         aedat4_stream_size({"type": "frame", "width": 70_000, "height": 260}, "r.aedat4")
