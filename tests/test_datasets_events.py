@@ -21,6 +21,7 @@ from dataset_fixtures import (
     write_nimagenet_npz,
     write_npz_events,
     write_png,
+    write_tiny_benchmark,
 )
 from PIL import Image
 
@@ -58,6 +59,20 @@ def test_hardvs_npz_at_both_depths_raw_stream(tmp_path):
         ds[2]
     with pytest.raises(ValueError, match="representation=None"):
         get_dataset("hardvs", root=root, split="test", representation=None)
+
+
+def test_raw_streams_from_the_png_source_name_the_source_to_pass(tmp_path):
+    bench = write_tiny_benchmark(tmp_path / "bench", n_samples=2, size=8)
+    poker = tmp_path / "Poker"
+    poker.mkdir()
+    (poker / "train_label.txt").write_text("action_Poker001/rec 0 0\n")
+    for name, root, source in (("synthetic", bench, "npz"), ("hardvs", bench, "npz"),
+                               ("poker", poker, "aedat4")):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"representation=None .* pass source='{source}'"):
+            get_dataset(name, root=root, split="train", representation=None)
+        raw = get_dataset(name, root=root, split="train", representation=None, source=source,
+                          check_files=False, with_rgb=False)  # fmt: skip
+        assert raw.representation is None
 
 
 def test_hardvs_npz_event_images(tmp_path):

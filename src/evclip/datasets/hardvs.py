@@ -107,7 +107,11 @@ class FrameFolderDataset(EventDataset):
         self.source = source
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
         if source == "png" and options.get("representation", "eclip_rgb") is None:
-            raise ValueError("representation=None (raw streams) needs an event-file source")
+            kinds = " or ".join(f"source={kind!r}" for kind in self.sources if kind != "png")
+            raise ValueError(
+                f"representation=None (raw event streams) needs the event files: pass {kinds} "
+                "(source='png' reads the event images the dataset ships)"
+            )
         super().__init__(root, split, samples, names, **options)
         self.with_rgb = self._resolve_rgb(with_rgb, options.get("check_files", True))
         self.has_rgb = self.with_rgb
