@@ -9,7 +9,7 @@ import pytest
 from io_camera_fixtures import assert_same_events, camera_events, dat_file, write_file
 from io_fixtures import BIN_EVENTS, BIN_RECORDS, bin_record, events_of, random_events
 
-from evclip.io import EventFormatError, detect_format, iter_events, read_events
+from evclip.io import FORMATS, EventFormatError, detect_format, iter_events, read_events
 
 
 def _all_readers(path, **kwargs):
@@ -59,7 +59,8 @@ def test_a_dat_renamed_to_bin_is_read_by_its_content(tmp_path):
 def test_forcing_bin_on_a_dat_names_the_format_it_looks_like(tmp_path):
     path = write_file(tmp_path, "renamed.bin", dat_file(camera_events(200, 100, 80)))
     for read in list(_all_readers(path, format="nmnist_bin"))[1:]:
-        with pytest.raises(EventFormatError, match="not N-MNIST") as info:
+        expected = r"not an N-MNIST \.bin file as format='nmnist_bin' expects"
+        with pytest.raises(EventFormatError, match=expected) as info:
             read()
         assert "Prophesee" in str(info.value) and "format='dat'" in str(info.value)
         assert "not sorted" not in str(info.value)
@@ -82,7 +83,8 @@ def test_a_bin_starting_with_a_percent_byte_is_still_a_bin(tmp_path):
 def test_forcing_npz_on_an_aedat4_says_it_is_not_a_zip_archive(tmp_path):
     path = write_file(tmp_path, "rec.aedat4", b"#!AER-DAT4.0\r\n" + bytes(64))
     for read in list(_all_readers(path, format="npz"))[1:]:
-        with pytest.raises(EventFormatError, match=r"not numpy \.npz.*AEDAT 4\.0") as info:
+        expected = r"not an \.npz \(zip\) archive.*looks like an AEDAT 4\.0"
+        with pytest.raises(EventFormatError, match=expected) as info:
             read()
         assert "format='aedat4'" in str(info.value) and "pickle" not in str(info.value)
 
@@ -143,3 +145,10 @@ def test_a_zero_byte_file_is_empty_in_every_format(tmp_path, name, format):
     for read in _all_readers(path, format=format):
         with pytest.raises(EventFormatError, match=rf"{name}: file is empty \(0 bytes\)"):
             read()
+
+
+@pytest.mark.parametrize("format", sorted(set(FORMATS) - {"aedat2"}))
+def test_every_forced_format_names_itself_and_the_look_of_the_content(tmp_path, format):
+    path = write_file(tmp_path, "rec.aedat", b"#!AER-DAT2.0\r\n" + bytes(16))
+    with pytest.raises(EventFormatError, match=rf"rec\.aedat: not an? .* as format='{format}'"):
+        read_events(path, format=format)

@@ -89,6 +89,20 @@ _FAMILY_NAMES = {
     "hdf5": "an HDF5 file",
     "prophesee": "a Prophesee file with a '%' text header (.dat or .raw)",
 }
+# how an error names a file of each format
+_FORMAT_NOUNS = {
+    "nmnist_bin": "an N-MNIST .bin file",
+    "npz": "an .npz (zip) archive",
+    "npy": "an .npy array",
+    "hdf5": "an HDF5 file",
+    "aedat2": "an AEDAT 2.0 file",
+    "aedat3": "an AEDAT 3.x file",
+    "aedat4": "an AEDAT 4.0 file",
+    "dat": "a Prophesee .dat file",
+    "evt2": "a Prophesee EVT 2.0 file",
+    "evt3": "a Prophesee EVT 3.0 file",
+    "mat": "a MATLAB .mat file",
+}
 _SUFFIX_ONLY = {".dat": "dat", ".bin": "nmnist_bin"}
 _FILE_KINDS = (
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -245,8 +259,9 @@ def check_content(path: str | os.PathLike[str], spec: FormatSpec) -> None:
     suggest = _FAMILY_READERS[family][0]
     raise EventFormatError(
         path,
-        f"not {spec.description} (format={spec.name!r}): its content looks like "
-        f"{_FAMILY_NAMES[family]}; pass format={suggest!r} or leave format unset to detect it",
+        f"not {_FORMAT_NOUNS.get(spec.name, spec.description)} as format={spec.name!r} expects: "
+        f"its content looks like {_FAMILY_NAMES[family]}; pass format={suggest!r} or leave "
+        "format unset to detect it",
         offset=0,
     )
 
