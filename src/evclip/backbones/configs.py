@@ -38,6 +38,8 @@ def clip_config(
     eos_id: int = 49407,
     pad_id: int = 0,
     mlp_ratio: float = 4.0,
+    vision_mlp_width: int | None = None,
+    text_mlp_width: int | None = None,
     hidden_act: str = "quick_gelu",
 ):
     """A transformers ``CLIPConfig`` with explicit bos/eos/pad ids (never the library defaults)."""
@@ -45,7 +47,7 @@ def clip_config(
 
     text_config = {
         "hidden_size": text_width,
-        "intermediate_size": int(text_width * mlp_ratio),
+        "intermediate_size": text_mlp_width or int(text_width * mlp_ratio),
         "num_hidden_layers": text_layers,
         "num_attention_heads": text_heads,
         "vocab_size": vocab_size,
@@ -58,7 +60,7 @@ def clip_config(
     }
     vision_config = {
         "hidden_size": vision_width,
-        "intermediate_size": int(vision_width * mlp_ratio),
+        "intermediate_size": vision_mlp_width or int(vision_width * mlp_ratio),
         "num_hidden_layers": vision_layers,
         "num_attention_heads": vision_heads,
         "patch_size": patch_size,

@@ -11,7 +11,7 @@ import torch
 from evclip.backbones.clip import PREPROCESSOR_FILE, ClipBackbone
 from evclip.backbones.errors import BackboneError, BackboneNotFoundError
 from evclip.backbones.preprocess import OPENAI_MEAN, OPENAI_STD
-from evclip.backbones.tokenizer import HFTokenizer, OpenAIBPETokenizer, has_tokenizer_files
+from evclip.backbones.tokenizer import HFTokenizer, default_tokenizer, has_tokenizer_files
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 DTYPES = {
@@ -49,15 +49,6 @@ def _read_preprocessor(folder: Path, default_size: int) -> dict:
     return settings
 
 
-def _default_tokenizer(vocab_size: int, where: str) -> OpenAIBPETokenizer:
-    if vocab_size != OpenAIBPETokenizer.vocab_size:
-        raise BackboneError(
-            f"{where} has no tokenizer files (tokenizer.json) and its vocabulary ({vocab_size}) is "
-            f"not OpenAI's ({OpenAIBPETokenizer.vocab_size}); save the tokenizer beside the model"
-        )
-    return OpenAIBPETokenizer()
-
-
 def load_folder(folder: str | Path, *, name: str | None = None) -> ClipBackbone:
     """A ClipBackbone from a folder written by ``save_pretrained`` (or a hub snapshot)."""
     from transformers import CLIPModel
@@ -80,7 +71,7 @@ def load_folder(folder: str | Path, *, name: str | None = None) -> ClipBackbone:
     if has_tokenizer_files(folder):
         tokenizer = HFTokenizer.from_folder(folder)
     else:
-        tokenizer = _default_tokenizer(vocab, str(folder))
+        tokenizer = default_tokenizer(vocab, str(folder))
     settings = _read_preprocessor(folder, int(model.config.vision_config.image_size))
     return ClipBackbone(model.eval(), tokenizer, name=name or str(folder), **settings)
 
@@ -112,7 +103,7 @@ def load_hub(repo_id: str) -> ClipBackbone:
     try:
         tokenizer = HFTokenizer(AutoTokenizer.from_pretrained(repo_id))
     except Exception:  # noqa: BLE001 - no tokenizer cached: OpenAI's BPE is the CLIP default
-        tokenizer = _default_tokenizer(int(model.config.text_config.vocab_size), repo_id)
+        tokenizer = default_tokenizer(int(model.config.text_config.vocab_size), repo_id)
     preprocessor = _hub_file(repo_id, PREPROCESSOR_FILE)
     default_size = int(model.config.vision_config.image_size)
     if preprocessor is None:

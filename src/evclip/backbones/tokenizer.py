@@ -80,6 +80,16 @@ class HFTokenizer:
         self._tokenizer.save_pretrained(str(folder))
 
 
+def default_tokenizer(vocab_size: int, where: str) -> OpenAIBPETokenizer:
+    """OpenAI's BPE for a model without tokenizer files; an error when the vocabulary differs."""
+    if vocab_size != OpenAIBPETokenizer.vocab_size:
+        raise BackboneError(
+            f"{where} has no tokenizer files (tokenizer.json) and its vocabulary ({vocab_size}) is "
+            f"not OpenAI's ({OpenAIBPETokenizer.vocab_size}); save the tokenizer beside the model"
+        )
+    return OpenAIBPETokenizer()
+
+
 def has_tokenizer_files(folder: str | Path) -> bool:
     """True when ``folder`` carries a Hugging Face tokenizer."""
     return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
