@@ -6,13 +6,15 @@ test_datasets_events.py (event files); the fixture writers live in dataset_fixtu
 
 from __future__ import annotations
 
+import gc
 import io
 import os
+import warnings
 
 import numpy as np
 import pytest
 import torch
-from dataset_fixtures import write_bin
+from dataset_fixtures import write_bin, write_tiny_benchmark
 
 from evclip.datasets import (
     DATASETS,
@@ -113,8 +115,38 @@ def test_registry_lists_every_reader():
         "poker",
         "synthetic",
     ]
-    with pytest.raises(KeyError, match="unknown dataset"):
+    with pytest.raises(DatasetError, match="unknown dataset 'nope'; known: asl_dvs, .*, synthetic"):
         get_dataset("nope")
+
+
+def test_synthetic_on_a_folder_that_is_no_benchmark_raises_dataset_errors(tmp_path):
+    with pytest.raises(DatasetError, match=r"absent: dataset root not found"):
+        get_dataset("synthetic", root=tmp_path / "absent")
+    with pytest.raises(DatasetError, match=r"classnames.txt: missing; is .* a benchmark"):
+        get_dataset("synthetic", root=tmp_path)
+    root = write_tiny_benchmark(tmp_path / "bench", n_samples=2, size=8)
+    (root / "manifest.json").write_text('{"config": {}}')
+    with pytest.raises(DatasetError, match=r"manifest.json: unreadable manifest \(KeyError"):
+        get_dataset("synthetic", root=root)
+
+
+def test_skipping_a_corrupt_npz_closes_it_and_reports_under_its_own_name(tmp_path):
+    root = write_tiny_benchmark(tmp_path / "bench", n_samples=3, size=8)
+    npz = root / "action_001/sample_00000/sample_00000.npz"
+    npz.write_bytes(npz.read_bytes()[:200])  # a zip cut before its central directory
+    ds = get_dataset(
+        "synthetic", root=root, split="train", source="npz", with_rgb=False, on_error="skip"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ds[0]["path"].endswith("sample_00001")
+        gc.collect()  # an unclosed file warns when it is collected
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+    assert len(messages) == 1 and messages[0].startswith("RuntimeWarning: skipping sample 0")
+    out = io.StringIO()
+    assert ds.report_skips(out) == 1
+    assert out.getvalue().startswith("SyntheticBenchmark: 1 bad sample(s)")
+    assert "corrupt .npz archive" in out.getvalue()
 
 
 # -- frame sampling -------------------------------------------------------------------------------

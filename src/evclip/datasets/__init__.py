@@ -9,7 +9,7 @@
 >>> loader = make_dataloader(ds, batch_size=8, shuffle=True, num_workers=2)  # doctest: +SKIP
 
 Registered names (``DATASETS.names()``): ``hardvs``, ``poker``, ``ncaltech101``, ``nmnist``,
-``nimagenet``, ``asl_dvs``, ``dvs_gesture``, ``folder``.
+``nimagenet``, ``asl_dvs``, ``dvs_gesture``, ``folder``, ``synthetic``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ from evclip.datasets.ncaltech101 import NCaltech101, centre_events
 from evclip.datasets.nimagenet import NImageNet
 from evclip.datasets.nmnist import NMNIST
 from evclip.datasets.poker import PokerEvent
-from evclip.datasets.synthetic import build_synthetic_benchmark, load_synthetic_benchmark
+from evclip.datasets.synthetic import (
+    SyntheticBenchmark,
+    build_synthetic_benchmark,
+    load_synthetic_benchmark,
+)
 
 __all__ = [
     "ASLDVS",
@@ -61,6 +65,7 @@ __all__ = [
     "make_dataloader",
     "SampleError",
     "SampleRef",
+    "SyntheticBenchmark",
     "centre_events",
     "class_names",
     "collate_samples",

@@ -57,7 +57,15 @@ LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, z
 
 
 def get_dataset(name: str, **kwargs: Any) -> EventDataset:
-    """Build a registered dataset: ``get_dataset("hardvs", root=..., split="train")``."""
+    """Build a registered dataset: ``get_dataset("hardvs", root=..., split="train")``.
+
+    Raises:
+        DatasetError: an unknown name (the message lists the registered ones), or a dataset
+            folder or list file that is missing or wrong.
+    """
+    if name not in DATASETS:
+        known = ", ".join(DATASETS.names())
+        raise DatasetError(None, f"unknown dataset {name!r}; known: {known}")
     return DATASETS.get(name)(**kwargs)
 
 

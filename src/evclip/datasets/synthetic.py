@@ -43,6 +43,7 @@ import numpy as np
 
 from evclip.datasets import synthetic_render as world
 from evclip.datasets.base import DATASETS
+from evclip.datasets.errors import DatasetError
 from evclip.datasets.hardvs import HARDVS
 from evclip.datasets.synthetic_layout import (
     SampleSpec,
@@ -392,8 +393,26 @@ def build_synthetic_benchmark(
     return manifest
 
 
+class SyntheticBenchmark(HARDVS):
+    """The HARDVS reader for a built synthetic benchmark (its reports carry its own name).
+
+    Build it with :func:`load_synthetic_benchmark`, which reads the class names and the sensor
+    size from the benchmark folder.
+    """
+
+
+def _read_manifest_size(path: Path) -> int:
+    """The frame width and height a benchmark was built with, from its ``manifest.json``."""
+    try:
+        return int(json.loads(path.read_text())["config"]["image_size"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DatasetError(path, f"unreadable manifest ({type(err).__name__}: {err})") from None
+
+
 @DATASETS.register("synthetic")
-def load_synthetic_benchmark(root: str | os.PathLike[str], split: str = "train", **kwargs: Any):
+def load_synthetic_benchmark(
+    root: str | os.PathLike[str], split: str = "train", **kwargs: Any
+) -> SyntheticBenchmark:
     """The HARDVS reader pointed at a built benchmark, with its captions as class names.
 
     Args:
@@ -401,13 +420,21 @@ def load_synthetic_benchmark(root: str | os.PathLike[str], split: str = "train",
         split: ``"train"``, ``"test"``, ``"zeroshot"`` or a few-shot list such as
             ``"fewshot_5shot_s0"`` (the file ``<split>_label.txt``).
         **kwargs: passed on to the HARDVS reader (frames, representation, image size...).
+
+    Raises:
+        DatasetError: ``root`` is not a built benchmark (no folder, no ``classnames.txt`` or
+            ``manifest.json``, an unreadable manifest) or its list file is missing or wrong.
     """
     root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(root, "dataset root not found (build one with evclip synth-dataset)")
     names_path, manifest_path = root / "classnames.txt", root / "manifest.json"
     for path in (names_path, manifest_path):
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; is {root} a synthetic benchmark?")
+            raise DatasetError(
+                path, f"missing; is {root} a benchmark built by evclip synth-dataset?"
+            )
     names = names_path.read_text().splitlines()
-    width = int(json.loads(manifest_path.read_text())["config"]["image_size"])
+    width = _read_manifest_size(manifest_path)
     kwargs.setdefault("sensor_size", (width, width))
-    return HARDVS(root, split=split, class_names=names, **kwargs)
+    return SyntheticBenchmark(root, split=split, class_names=names, **kwargs)

@@ -165,17 +165,19 @@ def check_magic(path: Path, magic: tuple[bytes, ...], what: str) -> None:
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` archive, with corruption reported as EventFormatError."""
     check_magic(path, _ZIP_MAGIC, "an .npz (zip) archive")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except _LOAD_ERRORS as error:
-        raise EventFormatError(path, f"corrupt .npz archive: {error}") from error
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise EventFormatError(path, "not an .npz archive (a single .npy array)")
-    try:
-        with archive:
-            return {name: archive[name] for name in archive.files}
-    except _LOAD_ERRORS as error:
-        raise EventFormatError(path, f"corrupt .npz archive: {error}") from error
+    # our own handle: np.load(path) leaves the file it opened unclosed when the zip is corrupt
+    with open(path, "rb") as file:
+        try:
+            archive = np.load(file, allow_pickle=False)
+        except _LOAD_ERRORS as error:
+            raise EventFormatError(path, f"corrupt .npz archive: {error}") from error
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise EventFormatError(path, "not an .npz archive (a single .npy array)")
+        try:
+            with archive:
+                return {name: archive[name] for name in archive.files}
+        except _LOAD_ERRORS as error:
+            raise EventFormatError(path, f"corrupt .npz archive: {error}") from error
 
 
 def _nimagenet_columns(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
