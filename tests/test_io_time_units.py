@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 from io_fixtures import random_events
@@ -90,3 +91,15 @@ def test_non_finite_float_t_is_an_error_not_a_guess(tmp_path):
             read_events(path)
         with pytest.raises(EventFormatError, match="non-finite"):
             list(iter_events(path))
+
+
+def test_h5_float_seconds_are_converted_with_a_warning(tmp_path):
+    columns = _seconds_columns(200)
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as f:
+        for name in "xytp":
+            f.create_dataset(f"events/{name}", data=columns[name])
+        f.create_dataset("t_offset", data=np.int64(5))
+    events, chunks = _read_both(path, chunk_size=30)
+    np.testing.assert_array_equal(events["t"], np.rint(columns["t"] * 1e6).astype(np.int64) + 5)
+    np.testing.assert_array_equal(chunks, events)

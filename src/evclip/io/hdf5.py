@@ -1,11 +1,12 @@
 """HDF5 events in the DSEC layout.
 
-A file holds 1-D datasets ``events/x``, ``events/y``, ``events/t`` (microseconds), ``events/p``
-(0/1), and optionally ``ms_to_idx`` (index of the first event at or after each millisecond of
-``t``) and a scalar ``t_offset``. DSEC stores t relative to the recording start and puts the start
-in ``t_offset``; the absolute time of an event is ``t + t_offset``, which is what this reader
-returns (``ms_to_idx`` keeps indexing the stored, relative t). ``ms_to_idx`` is not needed to read
-events and is ignored here.
+A file holds 1-D datasets ``events/x``, ``events/y``, ``events/t`` (integer microseconds; a float
+t is read by the rule of :mod:`evclip.io.time_units`, seconds being converted with a warning),
+``events/p`` (0/1), and optionally ``ms_to_idx`` (index of the first event at or after each
+millisecond of ``t``) and a scalar ``t_offset``. DSEC stores t relative to the recording start
+and puts the start in ``t_offset``; the absolute time of an event is ``t + t_offset``, which is
+what this reader returns (``ms_to_idx`` keeps indexing the stored, relative t). ``ms_to_idx`` is
+not needed to read events and is ignored here.
 
 Sensor size: the root attribute ``sensor_size`` = (width, height) (evclip's writer stores it) or
 attributes ``width`` and ``height``; otherwise DSEC's 640x480, widened when an event lies outside
@@ -27,11 +28,13 @@ import numpy as np
 
 from evclip.io.errors import EventFormatError, reraise_as_format_errors
 from evclip.io.events import EventStream, Frames, check_sensor_size, make_events
+from evclip.io.time_units import NO_TIMES, merge_stats, scale_promised_microseconds, time_stats
 
 DSEC_SENSOR = (640, 480)
 FIELDS = ("x", "y", "t", "p")
 _H5_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError)
 _INT64 = np.iinfo(np.int64)
+_SCAN_BLOCK = 1 << 22
 
 
 def import_h5py() -> Any:
@@ -107,14 +110,32 @@ def _declared_size(handle: Any, path: Path) -> tuple[int, int] | None:
     return check_sensor_size(size, path=path, what="sensor size attribute")
 
 
-def _decode(datasets: dict[str, Any], start: int, stop: int, offset: int, path: Path) -> np.ndarray:
-    """Events ``start:stop`` as an events array, with ``offset`` added to t."""
+def _t_scale(datasets: dict[str, Any], chunk_size: int, path: Path) -> float:
+    """Microseconds per unit of events/t: 1 unless it is a float column of seconds."""
+    t = datasets["t"]
+    if t.dtype.kind != "f":
+        return 1.0
+    stats = NO_TIMES
+    for start in range(0, t.shape[0], chunk_size):
+        stats = merge_stats(stats, time_stats(np.asarray(t[start : start + chunk_size])))
+    return scale_promised_microseconds(stats, t.dtype, path)
+
+
+def _decode(
+    datasets: dict[str, Any],
+    start: int,
+    stop: int,
+    offset: int,
+    path: Path,
+    t_scale: float = 1.0,
+) -> np.ndarray:
+    """Events ``start:stop`` as an events array: t times ``t_scale``, plus ``offset``."""
     columns = {name: np.asarray(datasets[name][start:stop]) for name in FIELDS}
     t = columns["t"]
     if t.dtype.kind == "f":
         if t.size and not np.isfinite(t).all():
             raise EventFormatError(path, "events/t holds non-finite values")
-        t = np.rint(t)
+        t = np.rint(t.astype(np.float64) * t_scale)
     _check_absolute_time(t, offset, start, path)
     t = t.astype(np.int64) + offset
     for name in ("x", "y", "p"):
@@ -175,7 +196,8 @@ def read(path: str | os.PathLike[str]) -> EventStream:
         with _open(path) as handle:
             datasets = _event_datasets(handle, path)
             n = datasets["t"].shape[0]
-            events = _decode(datasets, 0, n, _t_offset(handle, path), path)
+            t_scale = _t_scale(datasets, _SCAN_BLOCK, path)
+            events = _decode(datasets, 0, n, _t_offset(handle, path), path, t_scale)
             declared = _declared_size(handle, path)
             frames = _frames(handle, path)
     except EventFormatError:
@@ -196,9 +218,10 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[EventStream]:
             size = DSEC_SENSOR
             for start in range(0, n, chunk_size):
                 size = _widen(size, _decode(datasets, start, start + chunk_size, 0, path))
+        t_scale = _t_scale(datasets, chunk_size, path)
         frames = _frames(handle, path)
         for start in range(0, max(n, 1), chunk_size):
-            events = _decode(datasets, start, start + chunk_size, offset, path)
+            events = _decode(datasets, start, start + chunk_size, offset, path, t_scale)
             yield EventStream(events, size, frames if start == 0 else Frames(), os.fspath(path))
 
 
