@@ -48,6 +48,7 @@ class ToyMethod(nn.Module):
         self.nan_after = nan_after
         self.calls = 0
         self.extract_calls = 0
+        self.feature_batches = 0  # training steps fed from the feature cache
         self.config_file = config_file
         if config_file is not None:  # an architecture file the builder must find
             assert json.loads(Path(config_file).read_text())["hidden"] == hidden
@@ -72,6 +73,7 @@ class ToyMethod(nn.Module):
 
     def _hidden(self, batch: dict[str, Any]) -> torch.Tensor:
         if "features" in batch:
+            assert "events" not in batch and "rgb" not in batch
             return batch["features"]["pooled"]
         return torch.relu(self.backbone(self._pooled(batch)))
 
@@ -80,6 +82,7 @@ class ToyMethod(nn.Module):
 
     def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         self.calls += 1
+        self.feature_batches += int("features" in batch)
         logits = self.head(self.dropout(self._hidden(batch)))
         ce = nn.functional.cross_entropy(logits, batch["label"])
         if self.nan_after is not None and self.calls > self.nan_after:
@@ -210,45 +213,36 @@ def toy_config(out_dir: Path, *overrides: str):
     return load_config(None, [*base, *overrides])
 
 
-def ddp_worker(rank: int, world: int, port: int, out_dir: str, overrides: list[str]) -> None:
-    """One rank of a gloo run for ``torch.multiprocessing.spawn``; writes rank<r>.json."""
-    import os
+def ddp_main(out_dir: str, overrides: list[str]) -> None:
+    """One rank of a torchrun run (RANK, WORLD_SIZE, MASTER_* set by torchrun).
 
-    os.environ.update(
-        {
-            "RANK": str(rank),
-            "WORLD_SIZE": str(world),
-            "LOCAL_RANK": str(rank),
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(port),
-        }
-    )
+    Writes ``rank<r>.json``: the weights this rank held after its last optimiser step, the run's
+    results, and the gathered test predictions of the chosen model.
+    """
     torch.set_num_threads(1)
     from evclip.engine import distributed as D
     from evclip.engine.evaluate import predict_dataset
     from evclip.engine.experiment import train_experiment
 
     config = toy_config(Path(out_dir), *overrides)
-    D.init_distributed("cpu")
+    ctx = D.init_distributed("cpu")
+    seen: dict[str, Any] = {}
+
+    def keep(trainer) -> None:
+        seen["trainer"] = trainer
+        seen["weights"] = {k: v.tolist() for k, v in trainer.method.state_dict().items()}
+
     try:
-        results = train_experiment(config)
-        method = METHODS.get("engine_toy")()
-        method.set_classes(TOY_CLASSES)
-        test = ToyDataset(out_dir, "test", size=7)
-        predictions = predict_dataset(method, test, batch_size=2)
-        weights = {k: v.tolist() for k, v in _trained_weights(Path(out_dir)).items()}
+        results = train_experiment(config, callbacks=[keep])
+        test = ToyDataset(out_dir, "test", size=config.data.options["size"])
+        predictions = predict_dataset(seen["trainer"].method, test, batch_size=2)
         out = {
             "results": results,
+            "weights": seen["weights"],
             "indices": predictions.indices.tolist(),
             "labels": predictions.labels.tolist(),
-            "weights": weights,
+            "logits": predictions.logits.tolist(),
         }
-        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(out))
+        Path(out_dir, f"rank{ctx.rank}.json").write_text(json.dumps(out))
     finally:
         D.close_distributed()
-
-
-def _trained_weights(out_dir: Path) -> dict[str, torch.Tensor]:
-    from evclip.engine.checkpoint import load_checkpoint
-
-    return load_checkpoint(out_dir / "checkpoints").model

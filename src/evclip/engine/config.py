@@ -209,9 +209,19 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML's safe loader that also reads ``1e-4`` (no dot) as a float, as people write it."""
+    """YAML's safe loader with YAML 1.2's plain scalars: ``1e-4`` (no dot) is a float, as people
+    write it, and only true/false are booleans (``on``/``off``/``yes``/``no`` stay strings, so
+    ``run.feature_cache=off`` means "off")."""
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),

@@ -1,0 +1,96 @@
+"""Engine: the on-disk feature cache of a frozen backbone (reuse, invalidation, resume)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from engine_helpers import ToyDataset, ToyMethod, toy_config
+
+from evclip.engine.cache import CachedDataset, FeatureCache, cache_folder
+from evclip.engine.checkpoint import load_checkpoint
+from evclip.engine.config import ConfigError
+from evclip.engine.experiment import train_experiment
+
+FROZEN = ["method.args={frozen_backbone: true}", "data.random_frames=false", "optim.epochs=2"]
+
+
+def _run(tmp_path, name: str, *overrides: str) -> tuple[ToyMethod, dict]:
+    seen = {}
+    config = toy_config(tmp_path / name, f"data.root={tmp_path}", *FROZEN, *overrides)
+    config.run.cache_dir = str(tmp_path / "cache")  # shared by the runs of a test
+    results = train_experiment(config, callbacks=[lambda t: seen.setdefault("m", t.method)])
+    return seen["m"], results
+
+
+def test_frozen_backbone_features_are_cached_reused_and_invalidated(tmp_path):
+    first, results = _run(tmp_path, "a")
+    # train (12), val (12) and test (12) filled in batches of 4; 6 training steps from the cache
+    assert first.extract_calls == 9 and first.feature_batches == 6
+    folders = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(folders) == 3
+    again, results_again = _run(tmp_path, "b")  # a later run reads every split from disk
+    assert again.extract_calls == 0 and again.feature_batches == 6
+    assert results_again["test"] == results["test"]
+    for key, value in load_checkpoint(tmp_path / "a" / "checkpoints").model.items():
+        assert torch.equal(value, load_checkpoint(tmp_path / "b" / "checkpoints").model[key])
+    frames, _ = _run(tmp_path, "c", "data.num_frames=3")  # other inputs: new features
+    assert frames.extract_calls == 9
+    weights, _ = _run(tmp_path, "d", "run.seed=9")  # other backbone weights: new features
+    assert weights.extract_calls == 9
+    assert len(list((tmp_path / "cache").iterdir())) == 9
+
+
+def test_cached_training_matches_training_on_the_files(tmp_path):
+    _run(tmp_path, "cached")
+    _run(tmp_path, "files", "run.feature_cache=off")
+    cached = load_checkpoint(tmp_path / "cached" / "checkpoints").model
+    files = load_checkpoint(tmp_path / "files" / "checkpoints").model
+    for key in cached:
+        torch.testing.assert_close(cached[key], files[key], rtol=1e-5, atol=1e-6)
+
+
+def test_random_frames_cache_only_the_evaluation_splits(tmp_path):
+    method, _ = _run(tmp_path, "r", "data.random_frames=true")
+    assert method.extract_calls == 6 and method.feature_batches == 0
+
+
+def test_cache_on_refuses_what_cannot_be_cached(tmp_path):
+    with pytest.raises(ConfigError, match="data.random_frames=false"):
+        _run(tmp_path, "x", "run.feature_cache=on", "data.random_frames=true")
+    with pytest.raises(ConfigError, match="no feature cache key"):
+        _run(tmp_path, "y", "run.feature_cache=on", "method.args={frozen_backbone: false}")
+
+
+class _Failing(ToyMethod):
+    """Extraction fails after ``fail_after`` batches (a killed fill)."""
+
+    fail_after = 10**9
+
+    def extract_features(self, batch):
+        if self.extract_calls >= self.fail_after:
+            raise RuntimeError("killed")
+        return super().extract_features(batch)
+
+
+def test_interrupted_fill_resumes_and_reads_back_memory_mapped(tmp_path):
+    method = _Failing(frozen_backbone=True)
+    method.set_classes(["a", "b", "c"])
+    dataset = ToyDataset(str(tmp_path), "test", size=10)
+    cache = FeatureCache(cache_folder(tmp_path, dataset, method.feature_cache_key()))
+    method.fail_after = 2
+    with pytest.raises(RuntimeError, match="killed"):
+        cache.fill(method, dataset, batch_size=3)
+    assert not cache.complete
+    method.fail_after, method.extract_calls = 10**9, 0
+    cache.fill(method, dataset, batch_size=3)
+    assert cache.complete and method.extract_calls == 2  # rows 6..9 only
+    cached = CachedDataset(cache, ["a", "b", "c"])
+    assert isinstance(cache._array(0, "pooled"), np.memmap)
+    for index in (0, 5, 9):
+        sample = cached[index]
+        raw = dataset[index]
+        batch = {k: v[None] for k, v in raw.items() if k in ("events", "rgb")}
+        expected = ToyMethod.extract_features(method, {**batch, "label": [0]})["pooled"][0]
+        torch.testing.assert_close(sample["features"]["pooled"], expected)
+        assert sample["label"] == raw["label"] and sample["index"] == index
