@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from representation_helpers import HEIGHT, SIZE, WIDTH, random_events
 
-from evclip.io.events import make_events
+from evclip.io.events import EVENT_DTYPE, make_events
 from evclip.representations import (
     EVENT_IMAGE_MODES,
     REPRESENTATIONS,
@@ -251,3 +251,11 @@ def test_registry_builds_every_transform():
     )
     with pytest.raises(KeyError, match="unknown representation"):
         get_representation("optical_flow")
+
+
+def test_representations_refuse_an_implausible_sensor_size_before_allocating() -> None:
+    """A size no sensor has is refused with a clear error, never a MemoryError in a kernel."""
+    events = np.zeros(3, dtype=EVENT_DTYPE)
+    events["t"] = [0, 1, 2]
+    with pytest.raises(ValueError, match="1000000"):
+        count_frames(events, (1_000_000, 1_000_000), n_frames=2)

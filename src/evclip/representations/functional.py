@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evclip.io.events import EVENT_DTYPE
+from evclip.io.events import EVENT_DTYPE, check_sensor_size
 from evclip.representations import _kernels, slicing
 
 #: The dtype kinds each field may have: integer coordinates and timestamps, any polarity that
@@ -45,10 +45,8 @@ def _columns(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 
 def _size(sensor_size: tuple[int, int]) -> tuple[int, int]:
-    width, height = (int(v) for v in sensor_size[:2])
-    if width < 1 or height < 1:
-        raise ValueError(f"sensor_size must be (width, height) >= 1, got {sensor_size}")
-    return width, height
+    # The same plausibility check as EventStream: never allocate frames from an unchecked size.
+    return check_sensor_size(sensor_size[:2])
 
 
 def count_slices(
