@@ -65,7 +65,7 @@ class ClipBackbone(nn.Module):
                 f"{name}: tokenizer end-of-text id {tokenizer.eos_id} is outside the vocabulary "
                 f"({vocab})"
             )
-        self._digest_cache: tuple[tuple[int, ...], str] | None = None
+        self._digest_cache: tuple[tuple, str] | None = None
 
     # --- towers and sizes -------------------------------------------------------------------
     @property
@@ -197,19 +197,19 @@ class ClipBackbone(nn.Module):
     def digest(self) -> str:
         """Short hex id of the weights, dtype, preprocessing and tokenizer (for feature caches)."""
         state = self.model.state_dict()
-        versions = tuple(t._version for t in state.values())
-        if self._digest_cache is not None and self._digest_cache[0] == versions:
-            return self._digest_cache[1]
-        hasher = hashlib.sha256()
         tokenizer = (self.tokenizer.kind, self.tokenizer.eos_id)
-        settings = [self.image_size, self.image_mean, self.image_std, tokenizer]
-        hasher.update(json.dumps(settings).encode())
-        for key in sorted(state):
-            tensor = state[key].detach().cpu().contiguous()
-            hasher.update(f"{key}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        settings = json.dumps([self.image_size, self.image_mean, self.image_std, tokenizer])
+        # in-place updates (optimiser steps) bump a tensor's version: recompute only then
+        key = (settings, tuple(t._version for t in state.values()))
+        if self._digest_cache is not None and self._digest_cache[0] == key:
+            return self._digest_cache[1]
+        hasher = hashlib.sha256(settings.encode())
+        for name in sorted(state):
+            tensor = state[name].detach().cpu().contiguous()
+            hasher.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
             hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
         value = hasher.hexdigest()[:16]
-        self._digest_cache = (versions, value)
+        self._digest_cache = (key, value)
         return value
 
     def save_pretrained(self, folder: str | Path) -> Path:

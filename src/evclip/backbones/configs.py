@@ -12,7 +12,7 @@ import torch
 
 from evclip.backbones.clip import ClipBackbone
 from evclip.backbones.errors import BackboneNotFoundError
-from evclip.backbones.tokenizer import OpenAIBPETokenizer
+from evclip.backbones.tokenizer import ClipTokenizer, OpenAIBPETokenizer
 from evclip.registry import Registry
 
 CLIP_MODELS: Registry[Callable[[], ClipBackbone]] = Registry("CLIP model")
@@ -73,14 +73,24 @@ def clip_config(
     )
 
 
-def build_random_clip(config, *, seed: int = 0, name: str = "clip") -> ClipBackbone:
-    """A CLIPModel from ``config`` with weights drawn from ``seed`` (global RNG untouched)."""
+def build_random_clip(
+    config, *, seed: int = 0, name: str = "clip", tokenizer: ClipTokenizer | None = None
+) -> ClipBackbone:
+    """A ClipBackbone from ``config`` with weights drawn from ``seed`` (global RNG untouched).
+
+    Args:
+        config: a transformers ``CLIPConfig`` (see ``clip_config``).
+        seed: seed of the random initialisation.
+        name: the backbone's name.
+        tokenizer: the tokenizer (OpenAI's BPE when None); its bos/eos/pad ids must be the
+            config's.
+    """
     from transformers import CLIPModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = CLIPModel(config)
-    return ClipBackbone(model.eval(), OpenAIBPETokenizer(), name=name)
+    return ClipBackbone(model.eval(), tokenizer or OpenAIBPETokenizer(), name=name)
 
 
 @CLIP_MODELS.register("test_clip_tiny")
