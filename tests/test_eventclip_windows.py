@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evclip.io import EventStream, make_events
-from evclip.models.eventclip import check_class_names, recentre_events, window_event_images
+from evclip.models.eventclip import check_labels, recentre_events, window_event_images
 from evclip.representations import event_image, event_images
 
 
@@ -79,12 +79,12 @@ def test_windows_are_deterministic_and_recentred():
 
 
 def test_class_names_cleaned_and_checked():
-    assert check_class_names(["  walking ", "running  fast"]) == ["walking", "running fast"]
+    assert check_labels(["  walking ", "running  fast"]) == ["walking", "running fast"]
     with pytest.raises(ValueError, match="label 2 of 3 is empty"):
-        check_class_names(["a", "  ", "b"])
+        check_labels(["a", "  ", "b"])
     with pytest.raises(ValueError, match="duplicate label 'Walking'"):
-        check_class_names(["walking", "running", "Walking"])
+        check_labels(["walking", "running", "Walking"])
     with pytest.raises(ValueError, match="at least two labels"):
-        check_class_names(["walking"])
+        check_labels(["walking"])
     with pytest.raises(ValueError, match="list of strings"):
-        check_class_names("walking, running")
+        check_labels("walking, running")

@@ -25,9 +25,9 @@ def parse_labels(text: str | None = None, file: str | os.PathLike[str] | None = 
     """Labels from a comma-separated string or a file with one label per line.
 
     Blank lines of a file are skipped; an empty item of a comma-separated list is an error
-    (raised with the duplicate check by :func:`evclip.models.eventclip.check_class_names`).
+    (raised with the duplicate check by :func:`evclip.models.eventclip.check_labels`).
     """
-    from evclip.models.eventclip import check_class_names
+    from evclip.models.eventclip import check_labels
 
     if (text is None) == (file is None):
         raise ValueError("give exactly one of --labels and --labels-file")
@@ -40,10 +40,10 @@ def parse_labels(text: str | None = None, file: str | os.PathLike[str] | None = 
         if not labels:
             raise ValueError(f"{path}: the labels file has no labels")
         try:
-            return check_class_names(labels)
+            return check_labels(labels)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
-    return check_class_names(text.split(","))
+    return check_labels(text.split(","))
 
 
 def _templates(args: argparse.Namespace) -> str | list[str] | None:

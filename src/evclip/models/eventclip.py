@@ -92,7 +92,7 @@ def window_event_images(
     return event_images(events, stream.sensor_size, windows, mode=mode, slicing=slicing)
 
 
-def check_class_names(names: Sequence[str]) -> list[str]:
+def check_labels(names: Sequence[str]) -> list[str]:
     """Class names with surrounding blanks removed, after checking that they can be told apart.
 
     Raises:
@@ -205,7 +205,7 @@ class EventClip(nn.Module):
         """Build the normalised class embeddings [C, D] for ``names`` (template ensemble)."""
         from evclip.prompts import zero_shot_classifier
 
-        names = check_class_names(names)
+        names = check_labels(names)
         weights = zero_shot_classifier(self.clip, names, self.templates, self.descriptions)
         self.class_embeddings = weights.detach().float().to(self.device)  # (C, D)
         self.class_names = names
@@ -335,7 +335,7 @@ def zeroshot_stream(
         method = method_or_clip
     else:
         method = EventClip(method_or_clip, **options)
-    labels = check_class_names(labels)
+    labels = check_labels(labels)
     if labels != method.class_names:
         method.set_classes(labels)
     logits = method.predict_stream(stream, windows).double().cpu()
@@ -348,22 +348,16 @@ def zeroshot_stream(
 
 
 def resolve_templates(templates: str | Sequence[str] | None) -> list[str]:
-    """Templates from a named set of :mod:`evclip.prompts`, one template, or a list."""
+    """Templates from a set name of :mod:`evclip.prompts` ("point_cloud", "imagenet", ...), one
+    template holding ``{}``, or a list; None gives EventCLIP's prompt."""
+    from evclip.prompts import get_templates
+
     if templates is None:
         return list(DEFAULT_TEMPLATES)
-    if isinstance(templates, str):
-        if "{}" in templates:
-            return [templates]
-        from evclip.prompts import get_templates
-
-        return list(get_templates(templates))
-    templates = list(templates)
-    if not templates:
-        raise ValueError("templates must not be empty")
-    for template in templates:
-        if "{}" not in template:
-            raise ValueError(f"template {template!r} has no '{{}}' for the class name")
-    return templates
+    resolved = get_templates(templates)
+    if not resolved:
+        raise ValueError("the template list is empty")
+    return resolved
 
 
 @METHODS.register("eventclip")
@@ -389,7 +383,7 @@ def build_eventclip(
             or registered name); ignored when ``clip`` is given.
         clip: an already loaded backbone.
         templates: a named template set of :mod:`evclip.prompts`, one template with ``{}``, or
-            a list; default EventCLIP's "a point cloud image of a {}.".
+            a list; default EventCLIP's "a point cloud image of a {}." (set "point_cloud").
         event_image_mode: event image mode for raw streams (default ``"eventclip_grey"``).
         windows: K windows a raw stream is cut into.
         slicing: ``"count"`` (equal event counts), ``"time"`` or ``"afe"``.

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from evclip.io import EventStream, empty_events, iter_events
-from evclip.models.eventclip import EventClip, check_class_names
+from evclip.models.eventclip import EventClip, check_labels
 from evclip.representations.slicing import search_sorted
 
 
@@ -161,7 +161,7 @@ def classify_windows(
         n_images: K event images averaged per window (default the method's ``windows``).
         batch_windows: windows sent to CLIP together (B * K images per call).
     """
-    check_class_names(method.class_names)
+    check_labels(method.class_names)
     if batch_windows < 1:
         raise ValueError(f"batch_windows must be at least 1, got {batch_windows}")
     pending: list[tuple[TimeWindow, torch.Tensor]] = []
