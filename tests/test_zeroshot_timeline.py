@@ -116,3 +116,21 @@ def test_strip_rejects_other_suffixes_and_empty(tmp_path):
     strip.add(_row(0))
     with pytest.raises(ValueError, match="must be a .png"):
         strip.save(tmp_path / "s.jpg")
+
+
+def test_windows_stream_lazily_from_an_endless_recording():
+    """Windows come out while chunks keep arriving: the recording is never read whole."""
+    import itertools
+
+    pulled = []
+
+    def endless():
+        for i in itertools.count():
+            pulled.append(i)
+            t = 1000 * i + np.arange(10) * 100
+            yield EventStream(make_events(t % 16, t % 12, t, t % 2), (16, 12))
+
+    got = list(itertools.islice(sliding_windows(endless(), 2500, 1000), 5))
+    assert [w.start_us for w in got] == [0, 1000, 2000, 3000, 4000]
+    assert all(len(w.stream) == 25 for w in got)
+    assert len(pulled) <= 8
