@@ -116,7 +116,7 @@ class ToyMethod(nn.Module):
 
 
 if "engine_toy" not in METHODS:
-    METHODS.register("engine_toy")(lambda **kwargs: ToyMethod(**kwargs))
+    METHODS.register("engine_toy")(ToyMethod)
 
 
 class ToyDataset(Dataset):

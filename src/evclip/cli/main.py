@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from evclip import __version__
 from evclip.io.errors import EventFormatError
 
-COMMANDS = ("info", "render", "convert", "synth_dataset", "simulate", "synthesize", "zeroshot")
+COMMANDS = (
+    "info", "render", "convert", "synth_dataset", "simulate", "synthesize", "zeroshot",
+    "train", "eval_cmd", "predict",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

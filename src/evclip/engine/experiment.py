@@ -217,8 +217,9 @@ def _train(config, ctx, resume, callbacks) -> dict[str, Any]:
                 file=sys.stderr,
             )
         trainer = Trainer(
-            method, train_data, config, ctx, log=log, evaluate=evaluate, callbacks=callbacks
-        )
+            method, train_data, config, ctx, log=log, evaluate=evaluate, callbacks=callbacks,
+            class_names=splits.class_names,
+        )  # fmt: skip
         status = trainer.fit(target)
         chosen = _load_chosen(method, out_dir / "checkpoints")
         results = {

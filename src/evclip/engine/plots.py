@@ -76,6 +76,11 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | P
     image = ax.imshow(normalised, vmin=0, vmax=1, cmap="Blues")
     figure.colorbar(image, ax=ax, fraction=0.046)
     ax.set(xlabel="predicted", ylabel="true", title="confusion (row-normalised)")
+    if n <= 15:  # counts in the cells
+        for (i, j), count in np.ndenumerate(matrix):
+            if count:
+                colour = "white" if normalised[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{int(count)}", ha="center", va="center", fontsize=8, color=colour)
     if n <= 60:
         ax.set_xticks(range(n), [str(c) for c in class_names], rotation=90, fontsize=7)
         ax.set_yticks(range(n), [str(c) for c in class_names], fontsize=7)
@@ -110,10 +115,16 @@ def plot_tsne(
     return _save(figure, path)
 
 
-def _frames(tensor: Any) -> list[np.ndarray]:
-    """uint8 [T, 3, H, W] tensor/array -> list of [H, W, 3] arrays."""
-    array = np.asarray(tensor)
-    return [np.transpose(frame, (1, 2, 0)) for frame in array]
+def _strip(frames: Any, gap: int = 2) -> np.ndarray | None:
+    """uint8 [T, 3, H, W] frames side by side, white gaps between. uint8 [H, T*W + gaps, 3]."""
+    if frames is None:
+        return None
+    array = np.asarray(frames)
+    t, _, h, w = array.shape
+    out = np.full((h, t * w + (t - 1) * gap, 3), 255, np.uint8)
+    for k in range(t):
+        out[:, k * (w + gap) : k * (w + gap) + w] = np.transpose(array[k], (1, 2, 0))
+    return out
 
 
 def plot_prediction_grid(
@@ -127,21 +138,19 @@ def plot_prediction_grid(
         samples: dataset samples (``"rgb"`` and/or ``"events"`` [T, 3, H, W], ``"class_name"``).
         top5: per sample, (class name, probability) best first.
     """
-    rows = []
-    for sample in samples:
-        rgb = _frames(sample["rgb"]) if "rgb" in sample else []
-        events = _frames(sample["events"]) if "events" in sample else []
-        rows.append((rgb, events))
-    columns = max(len(r) + len(e) for r, e in rows) + 2
-    figure = _figure(1.6 * columns, 1.7 * len(rows))
-    axes = np.asarray(figure.subplots(len(rows), columns, squeeze=False))
-    for i, ((rgb, events), sample, best) in enumerate(zip(rows, samples, top5, strict=True)):
-        for j, image in enumerate([*rgb, *events]):
-            axes[i, j].imshow(image)
-            axes[i, j].set_title("rgb" if j < len(rgb) else "events", fontsize=7)
+    keys = [k for k in ("rgb", "events") if any(k in s for s in samples)]
+    figure = _figure(4.0 * len(keys) + 3.5, 1.6 * len(samples))
+    axes = np.asarray(figure.subplots(len(samples), len(keys) + 1, squeeze=False))
+    for i, (sample, best) in enumerate(zip(samples, top5, strict=True)):
+        for j, key in enumerate(keys):
+            strip = _strip(sample.get(key))
+            if strip is not None:
+                axes[i, j].imshow(strip, interpolation="nearest")
+            if i == 0:
+                axes[i, j].set_title(f"{key} frames", fontsize=8)
         text = [f"true: {sample.get('class_name', '?')}"]
         text += [f"{p * 100:5.1f}%  {name}" for name, p in best]
-        axes[i, -2].text(0, 0.5, "\n".join(text), fontsize=7, va="center", family="monospace")
+        axes[i, -1].text(0, 0.5, "\n".join(text), fontsize=7, va="center", family="monospace")
         for ax in axes[i]:
             ax.axis("off")
     return _save(figure, path)

@@ -131,6 +131,7 @@ class Trainer:
         callbacks: called after every optimiser step with the trainer (must act the same on
             every rank).
         method_name: recorded in checkpoints and checked on resume.
+        class_names: recorded in checkpoints (so a checkpoint alone can be evaluated).
     """
 
     def __init__(
@@ -144,6 +145,7 @@ class Trainer:
         evaluate: Evaluator | None = None,
         callbacks: Sequence[Callback] = (),
         method_name: str = "",
+        class_names: Sequence[str] | None = None,
     ) -> None:
         self.method = method
         self.config = config
@@ -152,6 +154,7 @@ class Trainer:
         self.evaluate = evaluate
         self.callbacks = list(callbacks)
         self.method_name = method_name or config.method.name
+        self.class_names = list(class_names) if class_names is not None else None
         self.state = TrainState()
         self.checkpoint_dir = Path(config.run.out_dir) / "checkpoints"
         self.autocast = autocast_factory(config.optim.amp, ctx.device)
@@ -228,6 +231,7 @@ class Trainer:
                 "batches_done": self.state.batches_done,
                 "global_step": self.state.global_step,
                 "metrics": {k: v for k, v in self.last_metrics.items() if _is_number(v)},
+                "class_names": self.class_names,
             }
             path = save_checkpoint(self.checkpoint_dir, name, self.method.state_dict(), state, meta)
             if best:
