@@ -193,3 +193,30 @@ def test_hub_id_offline_gives_one_clear_error(monkeypatch) -> None:
     assert caught.value.__cause__ is None, "no traceback from inside huggingface_hub"
     with pytest.raises(FileNotFoundError):
         load_clip("someone/clip-that-is-not-cached")
+
+
+def test_hub_id_read_from_the_local_cache(monkeypatch, tmp_path) -> None:
+    import huggingface_hub.constants
+
+    clip = load_clip("test_clip_tiny", image_size=40)
+    repo = tmp_path / "hub" / "models--evclip-test--tiny-clip"
+    clip.save_pretrained(repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    loaded = load_clip("evclip-test/tiny-clip")
+    assert loaded.name == "evclip-test/tiny-clip"
+    assert loaded.image_size == 40, "preprocessor_config.json read from the snapshot"
+    assert loaded.tokenizer.kind == "openai-bpe"
+    assert loaded.digest() == clip.digest()
+
+
+def test_a_tokenizer_without_vocabulary_is_refused(tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    folder = load_clip("test_clip_tiny").save_pretrained(tmp_path / "no_tokenizer_files")
+    empty = AutoTokenizer.from_pretrained(str(folder))  # transformers builds it without complaint
+    with pytest.raises(BackboneError, match="vocabulary files are missing"):
+        HFTokenizer(empty)

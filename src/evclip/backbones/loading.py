@@ -11,7 +11,12 @@ import torch
 from evclip.backbones.clip import PREPROCESSOR_FILE, ClipBackbone
 from evclip.backbones.errors import BackboneError, BackboneNotFoundError
 from evclip.backbones.preprocess import OPENAI_MEAN, OPENAI_STD
-from evclip.backbones.tokenizer import HFTokenizer, default_tokenizer, has_tokenizer_files
+from evclip.backbones.tokenizer import (
+    TOKENIZER_FILES,
+    HFTokenizer,
+    default_tokenizer,
+    has_tokenizer_files,
+)
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 DTYPES = {
@@ -100,10 +105,12 @@ def load_hub(repo_id: str) -> ClipBackbone:
             f"or pass a local folder or checkpoint file. Cause: {type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}"
         ) from None
-    try:
+    vocab = int(model.config.text_config.vocab_size)
+    # without tokenizer files AutoTokenizer silently builds an empty CLIP tokenizer: check first
+    if any(_hub_file(repo_id, name) is not None for name in TOKENIZER_FILES):
         tokenizer = HFTokenizer(AutoTokenizer.from_pretrained(repo_id))
-    except Exception:  # noqa: BLE001 - no tokenizer cached: OpenAI's BPE is the CLIP default
-        tokenizer = default_tokenizer(int(model.config.text_config.vocab_size), repo_id)
+    else:
+        tokenizer = default_tokenizer(vocab, repo_id)
     preprocessor = _hub_file(repo_id, PREPROCESSOR_FILE)
     default_size = int(model.config.vision_config.image_size)
     if preprocessor is None:

@@ -55,6 +55,11 @@ class HFTokenizer:
 
     def __init__(self, tokenizer) -> None:
         self._tokenizer = tokenizer
+        if len(tokenizer) < 4:  # e.g. a CLIPTokenizer built without its vocabulary files
+            raise BackboneError(
+                f"tokenizer {tokenizer.name_or_path!r} has only {len(tokenizer)} entries; its "
+                f"vocabulary files are missing or unreadable"
+            )
         self.bos_id = tokenizer.bos_token_id
         eos = tokenizer.eos_token_id
         if eos is None:
