@@ -18,4 +18,4 @@ def list_methods(pattern: str | None = None) -> list[str]:
 
 
 # Built-in methods register themselves on import (one line each, after METHODS exists).
-from evclip.models import eventclip  # noqa: E402,F401
+from evclip.models import eventclip, safe  # noqa: E402,F401
