@@ -133,5 +133,6 @@ def write_tiny_benchmark(root: Path, n_samples: int = 8, size: int = 64, n_frame
         lines.append(f"{class_dir}/{name} {n_frames} {label}")
     (root / "train_label.txt").write_text("\n".join(lines) + "\n")
     (root / "classnames.txt").write_text("a red one moving left\na green one moving left\n")
-    (root / "manifest.json").write_text(json.dumps({"config": {"image_size": size}}))
+    config = {"image_size": size, "n_frames": n_frames}
+    (root / "manifest.json").write_text(json.dumps({"config": config}))
     return root

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from dataset_fixtures import random_events, write_frame_sample, write_png
+from dataset_fixtures import random_events, write_frame_sample, write_png, write_tiny_benchmark
 
 from evclip.datasets import DatasetError, collate_samples, get_dataset
 
@@ -28,6 +28,18 @@ def test_hardvs_png_sample_format_and_eval_determinism(hardvs_root):
     assert sample["events"][:, 0, 0, 0].tolist() == [10, 30, 50]
     assert sample["rgb"][:, 0, 0, 0].tolist() == [15, 45, 75]
     assert torch.equal(ds[0]["events"], sample["events"])
+
+
+def test_default_frame_count_takes_each_stored_benchmark_frame_once(tmp_path, hardvs_root):
+    bench = write_tiny_benchmark(tmp_path / "bench", n_samples=2, size=8)  # 5 frames per clip
+    for train in (False, True):
+        sample = get_dataset("synthetic", root=bench, split="train", train=train)[0]
+        assert sample["events"][:, 0, 0, 0].tolist() == [0, 10, 20, 30, 40]
+        assert sample["rgb"][:, 0, 0, 0].tolist() == [5, 15, 25, 35, 45]
+    assert get_dataset("hardvs", root=hardvs_root, split="train").num_frames == 5
+    three = write_tiny_benchmark(tmp_path / "three", n_samples=2, size=8, n_frames=3)
+    assert get_dataset("synthetic", root=three, split="train").num_frames == 3  # its manifest
+    assert get_dataset("synthetic", root=three, split="train", num_frames=2).num_frames == 2
 
 
 def test_hardvs_train_offsets_random_but_seeded_and_ordered(hardvs_root):

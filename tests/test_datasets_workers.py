@@ -48,9 +48,9 @@ def test_worker_loops_survive_torch_and_numba_work_between_epochs(tmp_path):
         assert result[name]["counts"] == [8, 8], name
     # persistent workers still follow set_epoch: each epoch its own frame offsets
     make = result["make"]
-    assert make["sums"] == make["expected"]
-    assert make["sums"][0] != make["sums"][1]
-    assert make["sums"] == result["plain_npz"]["sums"]
+    assert make["digests"] == make["expected"]
+    assert make["digests"][0] != make["digests"][1]
+    assert make["digests"] == result["plain_npz"]["digests"]
 
 
 @pytest.fixture

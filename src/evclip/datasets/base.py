@@ -52,6 +52,10 @@ from evclip.registry import Registry
 
 DATASETS: Registry[Callable[..., EventDataset]] = Registry("dataset")
 
+#: Frames per sample unless ``num_frames=`` says otherwise (SAFE's best setting; the synthetic
+#: benchmark stores 5 frames per clip and reads its own count from its manifest).
+DEFAULT_NUM_FRAMES = 5
+
 # what a missing or corrupt sample file raises (EventFormatError and DatasetError are ValueErrors)
 LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 
@@ -93,7 +97,9 @@ class EventDataset(Dataset):
         split: the split name, used for the default of ``train``.
         samples: one :class:`SampleRef` per sample.
         class_names: names indexed by label.
-        num_frames: T, frames per sample.
+        num_frames: T, frames per sample; default :data:`DEFAULT_NUM_FRAMES` (5: SAFE's
+            setting, and the frames each clip of the synthetic benchmark stores, so none is
+            repeated). A clip with fewer frames than T repeats some.
         representation: event-image mode for :func:`evclip.representations.event_images`
             (for example ``"eclip_rgb"``); None returns the raw ``"stream"`` instead.
         slicing: ``"time"``, ``"count"`` or ``"afe"``: how a stream is cut into T windows.
@@ -117,7 +123,7 @@ class EventDataset(Dataset):
         samples: Sequence[SampleRef],
         class_names: Sequence[str],
         *,
-        num_frames: int = 8,
+        num_frames: int = DEFAULT_NUM_FRAMES,
         representation: str | None = "eclip_rgb",
         slicing: str = "time",
         events_per_window: int | None = None,

@@ -401,11 +401,16 @@ class SyntheticBenchmark(HARDVS):
     """
 
 
-def _read_manifest_size(path: Path) -> int:
-    """The frame width and height a benchmark was built with, from its ``manifest.json``."""
+def _read_manifest_config(path: Path) -> tuple[int, int | None]:
+    """(frame size, frames per clip) a benchmark was built with, from its ``manifest.json``.
+
+    The frame count is None in a manifest that does not record it.
+    """
     try:
-        return int(json.loads(path.read_text())["config"]["image_size"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        config = json.loads(path.read_text())["config"]
+        n_frames = config.get("n_frames")
+        return int(config["image_size"]), None if n_frames is None else int(n_frames)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise DatasetError(path, f"unreadable manifest ({type(err).__name__}: {err})") from None
 
 
@@ -419,7 +424,9 @@ def load_synthetic_benchmark(
         root: a folder written by :func:`build_synthetic_benchmark`.
         split: ``"train"``, ``"test"``, ``"zeroshot"`` or a few-shot list such as
             ``"fewshot_5shot_s0"`` (the file ``<split>_label.txt``).
-        **kwargs: passed on to the HARDVS reader (frames, representation, image size...).
+        **kwargs: passed on to the HARDVS reader (representation, image size...);
+            ``num_frames`` defaults to the frames each clip stores (the manifest's
+            ``n_frames``, 5 for both presets), so no frame is repeated.
 
     Raises:
         DatasetError: ``root`` is not a built benchmark (no folder, no ``classnames.txt`` or
@@ -435,6 +442,8 @@ def load_synthetic_benchmark(
                 path, f"missing; is {root} a benchmark built by evclip synth-dataset?"
             )
     names = names_path.read_text().splitlines()
-    width = _read_manifest_size(manifest_path)
+    width, n_frames = _read_manifest_config(manifest_path)
     kwargs.setdefault("sensor_size", (width, width))
+    if n_frames is not None:
+        kwargs.setdefault("num_frames", n_frames)
     return SyntheticBenchmark(root, split=split, class_names=names, **kwargs)
