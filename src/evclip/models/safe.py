@@ -25,7 +25,8 @@ from torch import nn
 
 from evclip.models import METHODS
 from evclip.models.safe_heads import SafePaperHead, SafeReferenceHead
-from evclip.models.safe_text import DEFAULT_TEMPLATES, SafeClassTokens, check_class_names
+from evclip.models.safe_text import DEFAULT_TEMPLATES, SafeClassTokens
+from evclip.prompts import check_class_names, get_templates
 
 VARIANTS = ("paper", "reference")
 MODALITIES = {"both": ("rgb", "events"), "rgb": ("rgb",), "events": ("events",)}
@@ -266,6 +267,7 @@ def build_safe(
     templates: str | Sequence[str] = DEFAULT_TEMPLATES,
     descriptions: str | Mapping[str, Sequence[str]] | None = None,
     learnable_context: int = 0,
+    context_init: str | None = None,
     kgcoop_weight: float = 8.0,
     use_text: bool = True,
     # fusion head
@@ -301,11 +303,14 @@ def build_safe(
             the single-modality floors the fusion must beat.
         num_frames: frames per modality T (the paper's best: 5).
         class_names: the classes (required; ``set_classes`` changes them later).
-        templates: a named template set of :mod:`evclip.prompts`, one template with ``{}``, or a
-            list of templates.
+        templates: a named template set of :mod:`evclip.prompts` (default ``"photo"``: "a photo
+            of a {}."; ``"playing_card"`` was the paper's best on PokerEvent, ``"name"`` the bare
+            class name), one template with ``{}``, or a list of templates.
         descriptions: per-class sentences (a file path for ``evclip.prompts.load_descriptions``,
             or a mapping name -> sentences), averaged into each class's text token.
         learnable_context: CoOp context length (0 = hand-written prompts only).
+        context_init: phrase initialising the CoOp context (e.g. "a photo of a"; its token
+            count then sets the length); None draws ``learnable_context`` random vectors.
         kgcoop_weight: weight of the KgCoOp term keeping the learned prompt near the hand-written
             one (KgCoOp's default 8.0); used only with learnable context.
         use_text: class tokens from CLIP's text tower; false = one learned token per class
@@ -335,6 +340,9 @@ def build_safe(
         raise ValueError(f"safe: num_frames must be at least 1, got {num_frames}")
     if class_names is None:
         raise ValueError("safe: class_names is required (the list of class names)")
+    class_names = check_class_names(class_names)
+    if templates:
+        get_templates(templates)  # a bad template fails before the backbone loads
     backbone = _load_backbone(clip, vision, seed, device, dtype)
     backbone.freeze(freeze)
     backbone.logit_scale.requires_grad_(False)
@@ -350,6 +358,8 @@ def build_safe(
             templates=templates,
             descriptions=descriptions,
             learnable_context=learnable_context,
+            context_init=context_init,
+            seed=seed,
         )
         head = _build_head(
             variant,
@@ -401,7 +411,6 @@ def build_safe_test_tiny(**overrides: Any) -> Safe:
         "num_frames": 2,
         "dim": 32,
         "heads": 2,
-        "templates": ("a photo of a {}.",),
     }
     return build_safe(**{**kwargs, **overrides})
 

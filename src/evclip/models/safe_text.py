@@ -25,42 +25,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: The prompt the paper found best among general ones ("A photo of a {}": 56.29 on PokerEvent).
-DEFAULT_TEMPLATES = ("a photo of a {}.",)
+from evclip.prompts import (
+    PromptLearner,
+    check_class_names,
+    class_sentences,
+    get_templates,
+    kgcoop_loss,
+    load_descriptions,
+)
 
-
-def check_class_names(names: Sequence[str]) -> list[str]:
-    """A list of distinct, non-empty class names (clear errors otherwise)."""
-    if isinstance(names, str):
-        raise TypeError("class names must be a list of strings, not one string")
-    names = [str(n) for n in names]
-    if not names:
-        raise ValueError("class names must not be empty")
-    empty = [i for i, n in enumerate(names) if not n.strip()]
-    if empty:
-        raise ValueError(f"class names at positions {empty} are empty")
-    seen: set[str] = set()
-    duplicates = sorted({n for n in names if n in seen or seen.add(n)})
-    if duplicates:
-        raise ValueError(f"duplicate class names: {', '.join(map(repr, duplicates))}")
-    return names
-
-
-def resolve_templates(templates: str | Sequence[str]) -> list[str]:
-    """A named template set of :mod:`evclip.prompts`, one template with ``{}``, or a list."""
-    if isinstance(templates, str):
-        if "{}" in templates:
-            return [templates]
-        from evclip.prompts import get_templates
-
-        return list(get_templates(templates))
-    templates = list(templates)
-    if not templates:
-        raise ValueError("templates must not be empty")
-    for template in templates:
-        if "{}" not in template:
-            raise ValueError(f"template {template!r} has no '{{}}' for the class name")
-    return templates
+#: The general prompt the paper tried ("A photo of a {}": 56.29 on PokerEvent); a named set of
+#: :mod:`evclip.prompts` ("playing_card" was the paper's best on PokerEvent, "name" = no prompt).
+DEFAULT_TEMPLATES = "photo"
 
 
 def resolve_descriptions(
@@ -70,38 +46,28 @@ def resolve_descriptions(
     if descriptions is None:
         return None
     if isinstance(descriptions, (str, Path)):
-        from evclip.prompts import load_descriptions
-
-        descriptions = load_descriptions(descriptions)
+        return load_descriptions(descriptions)
     return {str(k): [str(s) for s in v] for k, v in descriptions.items()}
 
 
-def class_sentences(
-    names: Sequence[str], templates: Sequence[str], descriptions: Mapping[str, Sequence[str]] | None
-) -> list[list[str]]:
-    """Every sentence of every class: the templates filled in, then the class's descriptions."""
-    sentences = []
-    for name in names:
-        own = [t.format(name) for t in templates]
-        own += list((descriptions or {}).get(name, []))
-        sentences.append(own)
-    return sentences
-
-
-def ensemble_embeddings(clip: nn.Module, ids: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
+def ensemble_embeddings(clip: nn.Module, ids: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
     """Normalised mean of the normalised text embeddings of each class's sentences.
+
+    The recipe of :func:`evclip.prompts.zero_shot_classifier`, on token ids made once (so a
+    trainable text tower costs no tokenising per step).
 
     Args:
         clip: the backbone (``encode_text`` takes token ids).
-        ids: token ids [S, L] of all sentences, class by class.
-        counts: how many sentences each class has (sums to S).
+        ids: token ids [S, L] of all sentences.
+        owners: class index of each sentence [S].
 
     Returns:
         [C, D], differentiable with respect to the text tower.
     """
     embeddings = F.normalize(clip.encode_text(ids).float(), dim=-1)  # (S, D)
-    means = torch.stack([chunk.mean(0) for chunk in embeddings.split(list(counts))])  # (C, D)
-    return F.normalize(means, dim=-1)
+    count = int(owners.max()) + 1
+    sums = embeddings.new_zeros(count, embeddings.shape[-1]).index_add(0, owners, embeddings)
+    return F.normalize(sums, dim=-1)  # (C, D)
 
 
 def _text_trainable(clip: nn.Module) -> bool:
@@ -116,9 +82,13 @@ class SafeClassTokens(nn.Module):
         clip: the backbone (used here to tokenise and to size things; not kept).
         names: the class names.
         use_text: class tokens from the text tower (else ``"learned"`` tokens).
-        templates: template set name, one template, or a list.
+        templates: template set name, one template, or a list (empty when the descriptions
+            cover every class).
         descriptions: per-class sentences (file path or mapping) added to the templates.
         learnable_context: CoOp context length; 0 = hand-written prompts only.
+        context_init: phrase initialising the CoOp context (its token count then sets the
+            length); None draws ``learnable_context`` random vectors.
+        seed: seed of the random CoOp context.
     """
 
     def __init__(
@@ -130,6 +100,8 @@ class SafeClassTokens(nn.Module):
         templates: str | Sequence[str] = DEFAULT_TEMPLATES,
         descriptions: str | Path | Mapping[str, Sequence[str]] | None = None,
         learnable_context: int = 0,
+        context_init: str | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if learnable_context < 0:
@@ -137,15 +109,17 @@ class SafeClassTokens(nn.Module):
         if learnable_context and not use_text:
             raise ValueError("learnable_context needs use_text=True (it is a text prompt)")
         self.mode = "learned" if not use_text else "coop" if learnable_context else "text"
-        self.templates = resolve_templates(templates)
+        self.templates = get_templates(templates) if templates else []
         self.descriptions = resolve_descriptions(descriptions)
         self.learnable_context = int(learnable_context)
+        self.context_init = context_init
+        self.seed = int(seed)
         self.embed_dim = int(clip.embed_dim)
         self.class_names: list[str] = []
         self.learned: nn.Parameter | None = None
         self.prompt_learner: nn.Module | None = None
         self.register_buffer("ids", torch.zeros(0, 0, dtype=torch.long), persistent=False)
-        self.counts: list[int] = []
+        self.register_buffer("owners", torch.zeros(0, dtype=torch.long), persistent=False)
         self._cache: torch.Tensor | None = None
         self.set_classes(names, clip)
 
@@ -163,9 +137,9 @@ class SafeClassTokens(nn.Module):
         if self.mode == "learned":
             self._set_learned(names)
         else:
-            sentences = class_sentences(names, self.templates, self.descriptions)
-            self.counts = [len(s) for s in sentences]
-            self.ids = clip.tokenize([s for group in sentences for s in group])  # (S, L)
+            sentences, owners = class_sentences(names, self.templates, self.descriptions)
+            self.ids = clip.tokenize(sentences)  # (S, L)
+            self.owners = torch.tensor(owners, device=self.ids.device)  # (S,)
         if self.mode == "coop":
             self._set_prompt_learner(names, clip)
         self.class_names = names
@@ -183,24 +157,26 @@ class SafeClassTokens(nn.Module):
         self.learned = nn.Parameter(torch.randn(len(names), self.embed_dim, device=device) * 0.02)
 
     def _set_prompt_learner(self, names: list[str], clip: nn.Module) -> None:
-        from evclip.prompts import PromptLearner
-
-        if self.prompt_learner is not None and hasattr(self.prompt_learner, "set_classes"):
-            self.prompt_learner.set_classes(names, clip)
+        if self.prompt_learner is not None:
+            self.prompt_learner.set_classes(names)  # the learned context is kept
             return
         self.prompt_learner = PromptLearner(
-            clip, names, n_ctx=self.learnable_context, template=self.templates[0]
+            clip,
+            names,
+            context_init=self.context_init,
+            n_ctx=self.learnable_context,
+            seed=self.seed,
         )
 
     def _handcrafted(self, clip: nn.Module) -> torch.Tensor:
         """The template/description ensemble [C, D]; cached while the text tower is frozen."""
         if _text_trainable(clip):
             self._cache = None
-            return ensemble_embeddings(clip, self.ids, self.counts)
+            return ensemble_embeddings(clip, self.ids, self.owners)
         cache = self._cache
         if cache is None or cache.device != self.ids.device:
             with torch.no_grad(), torch.autocast(self.ids.device.type, enabled=False):
-                cache = ensemble_embeddings(clip, self.ids, self.counts)
+                cache = ensemble_embeddings(clip, self.ids, self.owners)
             self._cache = cache
         return cache
 
@@ -210,9 +186,7 @@ class SafeClassTokens(nn.Module):
             return self.learned, {}
         if self.mode == "text":
             return self._handcrafted(clip), {}
-        from evclip.prompts import kgcoop_loss
-
-        learned = self.prompt_learner(clip)  # (C, D)
+        learned = self.prompt_learner()  # (C, D), normalised
         with torch.no_grad():
             reference = self._handcrafted(clip)
         return learned, {"kgcoop": kgcoop_loss(learned, reference)}
