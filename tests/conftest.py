@@ -1,6 +1,12 @@
 """Shared pytest fixtures."""
 
+import os
 from pathlib import Path
+
+# No test may reach for the network: huggingface_hub reads this when it is first imported, and
+# subprocesses started by tests inherit it.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import pytest
 
