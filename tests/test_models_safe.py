@@ -367,3 +367,29 @@ def test_random_context_and_templates_from_a_named_set():
     assert model.training_step(make_batch())["kgcoop"].item() > 0
     with pytest.raises(ValueError, match="unknown template set 'nope'"):
         METHODS.get("test_safe_tiny")(templates="nope")
+
+
+def test_export_saves_a_backbone_loaded_from_a_path(tmp_path):
+    from evclip.backbones import load_clip
+
+    folder = load_clip("test_clip_tiny").save_pretrained(tmp_path / "my_clip")
+    by_name = METHODS.get("test_safe_tiny")()
+    assert by_name.export_pretrained(tmp_path / "a") == {}  # registered: rebuilt by name
+    model = METHODS.get("test_safe_tiny")(clip=str(folder), seed=5).eval()
+    assert model.export_pretrained(tmp_path / "b") == {"clip": "clip"}
+    rebuilt = METHODS.get("test_safe_tiny")(clip=str(tmp_path / "b" / "clip")).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.predict(make_batch()), model.predict(make_batch()))
+
+
+def test_test_variants_take_the_engine_defaults():
+    """The engine passes num_frames and class_names to builders that name them."""
+    from evclip.engine.build import build_method
+
+    model = build_method(
+        "test_safe_reference_tiny", {}, defaults={"num_frames": 3, "class_names": ["a", "b"]}
+    )
+    assert model.head.classifier.out_features == 2
+    assert model.predict(make_batch(frames=3)).shape == (B, 2)
+    assert model.config["variant"] == "reference" and model.config["num_frames"] == 3

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -140,6 +141,17 @@ class Safe(nn.Module):
         return out
 
     # --- engine hooks -------------------------------------------------------------------------
+    def export_pretrained(self, folder: str | Path) -> dict[str, str]:
+        """Files a rebuilt model needs offline: a backbone that came from a local path (or as a
+        module) is saved to ``folder/clip`` and the builder's ``clip`` argument points there.
+        Registered names and hub ids are rebuilt by name (the weights come from the state
+        dict either way)."""
+        source = self.config.get("clip")
+        if isinstance(source, str) and not Path(source).expanduser().exists():
+            return {}  # a registered name or a hub id
+        self.clip.save_pretrained(Path(folder) / "clip")
+        return {"clip": "clip"}
+
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters split into the pre-trained ``"backbone"`` and the new ``"head"``
         (fusion head, learnable context, learned class tokens), for separate learning rates."""
@@ -331,7 +343,7 @@ def build_safe(
         A :class:`Safe` module.
     """
     config = {k: v for k, v in locals().items() if k not in ("clip", "device", "dtype")}
-    config["clip"] = clip if isinstance(clip, str) else getattr(clip, "name", "clip")
+    config["clip"] = clip if isinstance(clip, str) else None
     _choice("variant", variant, VARIANTS)
     _choice("modality", modality, tuple(MODALITIES))
     _choice("vision", vision, VISIONS)
@@ -403,19 +415,35 @@ TEST_CLASS_NAMES = ("cat", "dog", "bird")
 
 
 @METHODS.register("test_safe_tiny")
-def build_safe_test_tiny(**overrides: Any) -> Safe:
+def build_safe_test_tiny(
+    *,
+    clip: str | nn.Module = "test_clip_tiny",
+    class_names: Sequence[str] | None = TEST_CLASS_NAMES,
+    num_frames: int = 2,
+    dim: int = 32,
+    heads: int = 2,
+    **overrides: Any,
+) -> Safe:
     """SAFE (paper variant) on ``test_clip_tiny`` with a 32-wide, 2-head head and 2 frames."""
-    kwargs = {
-        "clip": "test_clip_tiny",
-        "class_names": TEST_CLASS_NAMES,
-        "num_frames": 2,
-        "dim": 32,
-        "heads": 2,
-    }
-    return build_safe(**{**kwargs, **overrides})
+    return build_safe(
+        clip=clip, class_names=class_names, num_frames=num_frames, dim=dim, heads=heads, **overrides
+    )
 
 
 @METHODS.register("test_safe_reference_tiny")
-def build_safe_reference_test_tiny(**overrides: Any) -> Safe:
+def build_safe_reference_test_tiny(
+    *,
+    class_names: Sequence[str] | None = TEST_CLASS_NAMES,
+    num_frames: int = 2,
+    variant: str = "reference",
+    num_cls_tokens: int = 4,
+    **overrides: Any,
+) -> Safe:
     """SAFE (reference variant) on ``test_clip_tiny``; 32 wide, 2 heads, 2 frames, 4 CLS tokens."""
-    return build_safe_test_tiny(**{"variant": "reference", "num_cls_tokens": 4, **overrides})
+    return build_safe_test_tiny(
+        class_names=class_names,
+        num_frames=num_frames,
+        variant=variant,
+        num_cls_tokens=num_cls_tokens,
+        **overrides,
+    )
