@@ -249,3 +249,25 @@ def test_metrics_by_hand():
     assert confusion_matrix([1, 1], [0, 1], 2).tolist() == [[0, 1], [0, 1]]
     with pytest.raises(ValueError, match="3 classes"):
         classification_metrics(logits, labels, ["a", "b", "c"])
+
+
+def test_worker_processes_follow_the_epoch(tmp_path):
+    """Training samples change every epoch ((seed, epoch, index) jitter): a persistent worker
+    process must load each epoch's samples, not the epoch it was started in."""
+    from engine_helpers import ToyDataset
+
+    from evclip.engine.data import EpochKeys, IndexedDataset, make_loader
+    from evclip.engine.distributed import TrainSampler
+
+    dataset = ToyDataset(str(tmp_path), "train", size=4)
+    keys = EpochKeys(TrainSampler(4, shuffle=False))
+    loader = make_loader(IndexedDataset(dataset), batch_size=4, sampler=keys, num_workers=1)
+    for epoch in (0, 1, 2):
+        keys.set_epoch(epoch)
+        (batch,) = list(loader)
+        dataset.set_epoch(epoch)
+        expected = torch.stack([dataset[i]["events"] for i in range(4)])
+        assert torch.equal(batch["events"], expected), epoch
+        assert batch["index"].tolist() == [0, 1, 2, 3]
+    dataset.set_epoch(0)
+    assert not torch.equal(batch["events"][0], dataset[0]["events"])  # epochs do differ

@@ -35,8 +35,14 @@ def _apply_data_flags(args: argparse.Namespace, overrides: list[str]) -> list[st
     return out
 
 
+def split_of(args: argparse.Namespace, config) -> str:
+    """``--split``, else the config's test split, else ``test``."""
+    return args.split or config.data.test_split or "test"
+
+
 def run(args: argparse.Namespace) -> int:
     from evclip.engine import distributed as D
+    from evclip.engine.data import build_dataset, class_names_of
     from evclip.engine.inference import (
         evaluate_split,
         load_model,
@@ -57,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
         config = _config_for_method(args, overrides)
         if not config.data.dataset:
             raise ValueError("--method needs --dataset NAME and --root DIR")
-        method = training_free_model(args.method, method_args, model=args.model)
+        dataset = build_dataset(config.data, split_of(args, config), train=False)
+        method = training_free_model(
+            args.method, method_args, model=args.model, class_names=class_names_of(dataset)
+        )
         names, source = None, f"method {args.method}"
     else:
         if method_args:
@@ -67,12 +76,13 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.source is None and args.checkpoint is None:
             raise ValueError("give a run or model folder, CONFIG --checkpoint PATH, or --method")
+        dataset = None
         loaded = load_model(args.source, args.checkpoint, overrides)
         config, method = loaded.config, loaded.method
         names, source = loaded.class_names, loaded.source
-    split = args.split or config.data.test_split or "test"
+    split = split_of(args, config)
     metrics, predictions, dataset = evaluate_split(
-        method, config, split, class_names=names, progress=not args.quiet
+        method, config, split, class_names=names, progress=not args.quiet, dataset=dataset
     )
     result = {"model": source, "dataset": config.data.dataset, "split": split, **summary(metrics)}
     if D.is_main_process():

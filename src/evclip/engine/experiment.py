@@ -197,7 +197,9 @@ def _train(config, ctx, resume, callbacks) -> dict[str, Any]:
         save_config(config, out_dir / "config.yaml")
     splits = load_splits(config)
     method = build_method(
-        config.method.name, config.method.args, defaults={"num_frames": config.data.num_frames}
+        config.method.name,
+        config.method.args,
+        defaults={"num_frames": config.data.num_frames, "class_names": splits.class_names},
     )
     method.set_classes(splits.class_names)
     method.to(ctx.device)

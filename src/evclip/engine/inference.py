@@ -117,14 +117,13 @@ def load_model(
         raw = load_yaml(_run_config_of(ckpt_dir).read_text())
         config = config_from_dict(apply_overrides(raw, overrides))
     validate(config)
-    method = build_method(
-        config.method.name, config.method.args, defaults={"num_frames": config.data.num_frames}
-    )
     names = _checkpoint_class_names(ckpt_dir)
     if names is None:
         names = class_names_of(
             build_dataset(config.data, config.data.train_split, train=False, seed=config.run.seed)
         )
+    defaults = {"num_frames": config.data.num_frames, "class_names": names}
+    method = build_method(config.method.name, config.method.args, defaults=defaults)
     method.set_classes(names)
     weights = ckpt_dir / MODEL_FILE
     load_model_state(method, load_weights(weights), weights)
@@ -152,10 +151,12 @@ def training_free_model(
     args: dict[str, Any],
     *,
     model: str | None = None,
+    class_names: Sequence[str] | None = None,
     device: torch.device | str = "cpu",
 ) -> nn.Module:
     """Build a method that needs no training; ``model`` goes to its backbone argument
-    (the first of ``model``, ``clip``, ``backbone`` that its builder takes)."""
+    (the first of ``model``, ``clip``, ``backbone`` that its builder takes), ``class_names``
+    to a builder that takes them."""
     args = dict(args)
     if model is not None:
         accepted, _ = builder_arguments(method_builder(method))
@@ -165,7 +166,8 @@ def training_free_model(
                 f"--model: method {method!r} takes none of {', '.join(MODEL_ARGUMENT_NAMES)}"
             )
         args[name] = model
-    built = build_method(method, args)
+    defaults = {"class_names": list(class_names)} if class_names is not None else {}
+    built = build_method(method, args, defaults=defaults)
     return built.to(device).eval()
 
 
@@ -192,15 +194,18 @@ def evaluate_split(
     class_names: list[str] | None = None,
     embed: bool = False,
     progress: bool = False,
+    dataset: Any = None,
 ) -> tuple[dict[str, Any], Predictions, Any]:
     """Evaluate ``method`` on ``split`` of the configured dataset (sharded under torchrun).
 
     With ``class_names`` the dataset must have the same classes; without, the method is set to
-    the dataset's classes (training-free methods). Returns (metrics, predictions, dataset).
+    the dataset's classes (training-free methods). ``dataset`` skips building the split.
+    Returns (metrics, predictions, dataset).
     """
     ctx = D.init_distributed(config.run.device)
     method.to(ctx.device)
-    dataset = build_dataset(config.data, split, train=False, seed=config.run.seed)
+    if dataset is None:
+        dataset = build_dataset(config.data, split, train=False, seed=config.run.seed)
     names = class_names_of(dataset)
     if class_names is None:
         method.set_classes(names)

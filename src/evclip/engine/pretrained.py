@@ -171,7 +171,8 @@ def load_pretrained(
         args[key] = str(folder / str(args[key]))
     names = _read_names(folder / "class_names.json")
     preprocessing = read_json(folder / "preprocessing.json")
-    method = build_method(config.method.name, args, defaults={"num_frames": config.data.num_frames})
+    defaults = {"num_frames": config.data.num_frames, "class_names": names}
+    method = build_method(config.method.name, args, defaults=defaults)
     method.set_classes(names)
     weights = folder / "model.safetensors"
     load_model_state(method, load_weights(weights), weights)
