@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, replace
 
 INTENSITY_CURVES = ("log", "linlog")
+MOTIONS = ("saccade", "affine")  # camera motions of evclip.simulate.motion
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from evclip.io.events import EventStream
-from evclip.simulate.config import SimulatorConfig
+from evclip.simulate.config import MOTIONS, SimulatorConfig
 from evclip.simulate.functional import as_tensor
 from evclip.simulate.simulator import simulate_frames
-
-MOTIONS = ("saccade", "affine")
 
 
 def image_to_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
