@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -484,11 +485,16 @@ def test_synthesize_deletes_temporaries_of_a_killed_run(image_folder, tmp_path):
 
     out = tmp_path / "events"
     synth.synthesize_folder(image_folder, out, **SYNTHESIZE)
-    stale = [out / "cat" / ".a.npz.k3x9_q.tmp", out / ".manifest.abc.tmp"]
-    for path in stale:
+    dead = 4_194_305  # above Linux's largest pid_max: no such process
+    stale = [
+        out / "cat" / f".a.npz.{dead}.k3x9_qz7.tmp",
+        out / f".manifest.jsonl.{dead}.a1b2c3d4.tmp",
+    ]
+    live = out / "cat" / f".b.npz.{os.getpid()}.k3x9_qz7.tmp"  # a run still going: kept
+    for path in [*stale, live]:
         path.write_bytes(b"half a file")
     summary = synth.synthesize_folder(image_folder, out, **SYNTHESIZE)
-    assert summary.skipped == 3 and not any(p.exists() for p in stale)
+    assert summary.skipped == 3 and not any(p.exists() for p in stale) and live.exists()
 
 
 def test_synthesize_refuses_to_mix_settings_and_pairs_absolute_paths(

@@ -7,6 +7,8 @@
 Both writers take any number of time-sorted chunks with bounded memory and write to a temporary
 file beside the target, renamed over it only when :meth:`close` succeeds; on an exception inside
 the ``with`` block (or :meth:`abort`) every temporary file is deleted and the target is untouched.
+Temporary names carry the writer's pid (see :mod:`evclip.io.atomic`): opening a writer deletes
+the temporaries of the same target that a killed process left, and errors name the target.
 
 - ``.npz``: arrays ``x`` (uint16), ``y`` (uint16), ``t`` (int64 us), ``p`` (int8 0/1),
   ``sensor_size`` (int64 [2] = width, height) and, when frames were written, ``frames_t`` (int64
@@ -26,13 +28,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from evclip.io.atomic import (
+    commit,
+    make_temp_dir,
+    make_temp_file,
+    remove_stale_temporaries,
+    target_error,
+)
 from evclip.io.events import EVENT_DTYPE, Frames, check_events, make_events
 
 SUPPORTED_EXTENSIONS = (".npz", ".h5", ".hdf5")
@@ -41,12 +49,6 @@ H5_CHUNK = 1 << 16  # largest HDF5 chunk, in elements
 H5_MIN_CHUNK = 1 << 10
 _MS_BLOCK = 1 << 20
 _COPY_BLOCK = 1 << 22
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _check_sensor_size(sensor_size: tuple[int, int]) -> tuple[int, int]:
@@ -116,11 +118,9 @@ class EventWriter:
         self._last_t: int | None = None
         self._frame_shape: tuple[int, ...] | None = None
         self._closed = False
-        fd, temp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        self._temp = Path(temp)
+        remove_stale_temporaries(self.path)
+        self._temp = make_temp_file(self.path)
+        self._spool: Path | None = None
 
     def write(self, events: np.ndarray) -> None:
         """Append a chunk of events.
@@ -135,7 +135,10 @@ class EventWriter:
         check_events(events, self.sensor_size, path=self.path, previous_t=self._last_t)
         if len(events) == 0:
             return
-        self._append(events)
+        try:
+            self._append(events)
+        except OSError as err:  # a full disk, say: name the target, not the temporary
+            raise target_error(err, self.path, self._temporaries()) from None
         self.count += len(events)
         self._last_t = int(events["t"][-1])
 
@@ -144,16 +147,21 @@ class EventWriter:
         self._check_open()
         self._frame_shape = _check_frames(frames, self._frame_shape)
         if len(frames):
-            self._append_frames(np.asarray(frames.t, dtype=np.int64), np.asarray(frames.images))
+            try:
+                self._append_frames(np.asarray(frames.t, dtype=np.int64), np.asarray(frames.images))
+            except OSError as err:
+                raise target_error(err, self.path, self._temporaries()) from None
 
     def close(self) -> None:
         """Finish the file and move it to ``path``; deletes the temporary files on failure."""
         if self._closed:
             return
         try:
-            self._finish()
-            os.chmod(self._temp, 0o666 & ~_umask())  # mkstemp made it private (0600)
-            os.replace(self._temp, self.path)
+            try:
+                self._finish()
+            except OSError as err:
+                raise target_error(err, self.path, self._temporaries()) from None
+            commit(self._temp, self.path)  # mkstemp made it private (0600): umask's mode now
         except BaseException:
             self.abort()
             raise
@@ -174,6 +182,9 @@ class EventWriter:
             self.close()
         else:
             self.abort()
+
+    def _temporaries(self) -> tuple[Path, ...]:
+        return (self._temp,) if self._spool is None else (self._temp, self._spool)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -209,8 +220,8 @@ class NpzWriter(EventWriter):
         super().__init__(path, sensor_size)
         self._compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         self._files: dict[str, Any] = {}
-        self._spool = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         try:
+            self._spool = make_temp_dir(self.path)
             for name in self._FIELDS:
                 self._files[name] = open(self._spool / name, "wb")  # noqa: SIM115 (closed in _finish/_cleanup)
         except BaseException:
@@ -257,7 +268,8 @@ class NpzWriter(EventWriter):
     def _cleanup(self) -> None:
         for handle in self._files.values():
             handle.close()
-        shutil.rmtree(self._spool, ignore_errors=True)
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
 
 
 class Hdf5Writer(EventWriter):
@@ -279,6 +291,9 @@ class Hdf5Writer(EventWriter):
         self._file: Any = None
         try:
             self._file = h5py.File(self._temp, "w")
+        except OSError as err:
+            self.abort()
+            raise target_error(err, self.path, (self._temp,)) from None
         except BaseException:
             self.abort()
             raise

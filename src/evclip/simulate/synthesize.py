@@ -10,8 +10,9 @@ Input ``<image_root>/<class>/<image>``; output ``<out_root>/<class>/<stem>.npz``
 Failed images (unreadable or corrupt) get ``"status": "failed"`` and an ``"error"``. Event files
 are written atomically, so an interrupted run leaves no partial file under a final name and a
 second run skips every image whose output exists; temporary files left by a killed run are
-deleted. Rows are also appended to ``manifest.partial.jsonl`` as they finish, so a resumed run
-knows the event counts of earlier outputs without reading them. ``settings`` is a digest of the
+deleted (those whose process is gone; see :mod:`evclip.io.atomic`). Rows are also appended to
+``manifest.partial.jsonl`` as they finish, so a resumed run knows the event counts of earlier
+outputs without reading them. ``settings`` is a digest of the
 motion, sensor model and sizes: resuming with other settings is refused rather than mixing two
 kinds of events in one folder. Each image's simulation is seeded from a stable hash of its
 relative path, so results do not depend on the order, the number of workers or the run.
@@ -23,17 +24,15 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from evclip.simulate.config import SimulatorConfig
-from evclip.simulate.motion import MOTIONS, simulate_image
+from evclip.io.atomic import atomic_output, remove_stale_temporaries
+from evclip.simulate.config import MOTIONS, SimulatorConfig
 from evclip.simulate.workers import run_in_workers
 
 IMAGE_EXTENSIONS = frozenset(
@@ -141,6 +140,7 @@ def run_job(
     """Simulate one image and write its events; returns its manifest row (never raises for a
     bad image: the row then says ``"status": "failed"``)."""
     from evclip.io import write_events
+    from evclip.simulate.motion import simulate_image
 
     row: dict[str, Any] = {"class": job.label, "image": job.image, "events": job.events}
     try:
@@ -207,12 +207,10 @@ def _known_rows(out_root: Path, settings: str | None) -> dict[str, dict[str, Any
 
 
 def _remove_stale_temporaries(out_root: Path, labels: set[str]) -> None:
-    """Delete the temporary files that a killed run (SIGKILL, power loss) left behind."""
-    stale = list(out_root.glob(".manifest.*.tmp"))
-    for label in labels:
-        stale += (out_root / label).glob(".*.tmp")  # the event writers' ".<name>.<random>.tmp"
-    for path in stale:
-        path.unlink(missing_ok=True)
+    """Delete the temporary files and folders that a killed run (SIGKILL, power loss) left
+    behind; those of a run still going (another process) are kept."""
+    for folder in [out_root, *(out_root / label for label in sorted(labels))]:
+        remove_stale_temporaries(folder=folder)
 
 
 def _open_partial(out_root: Path):
@@ -248,11 +246,9 @@ def _skipped_row(
 def _write_manifest(out_root: Path, rows: list[dict[str, Any]]) -> Path:
     """Write the manifest atomically, rows in image order."""
     final = out_root / MANIFEST_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=out_root)
-    with os.fdopen(fd, "w") as f:
+    with atomic_output(final) as tmp, tmp.open("w") as f:
         for row in sorted(rows, key=lambda r: (r["class"], r["image"])):
             f.write(json.dumps(row) + "\n")
-    os.replace(tmp, final)
     return final
 
 
@@ -291,11 +287,15 @@ def synthesize_folder(
         A :class:`SynthesisSummary`.
 
     Raises:
-        ValueError: for an unknown motion, or when ``out_root`` holds events made with other
-            settings and ``overwrite`` is False.
+        ValueError: for an unknown motion, fewer than one worker, or when ``out_root`` holds
+            events made with other settings and ``overwrite`` is False.
     """
+    from tqdm import tqdm
+
     if motion not in MOTIONS:
         raise ValueError(f"unknown motion {motion!r}; known: {', '.join(MOTIONS)}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     config = config if config is not None else SimulatorConfig()
     out = Path(out_root)
     jobs, clashes = plan_jobs(image_root, config.seed, extension)
