@@ -5,16 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 
-from evclip.io import iter_events
+from evclip.cli._common import add_input_options, read_chunks
+from evclip.cli._signals import raise_if_interrupted
 
 
-def summarize(path: str, format: str | None = None, chunk_size: int = 1_000_000) -> dict:
-    """Count events, ON fraction, time range and frames of a file without holding it whole."""
+def summarize(
+    path: str, format: str | None = None, chunk_size: int = 1_000_000, *, sort: bool = False
+) -> dict:
+    """Count events, ON fraction, time range and frames of a file without holding it whole
+    (with ``sort``, the file is read whole and sorted by time first)."""
     n_events = n_on = n_frames = 0
     t_first: int | None = None
     t_last: int | None = None
     sensor_size: tuple[int, int] | None = None
-    for chunk in iter_events(path, format, chunk_size=chunk_size):
+    for chunk in read_chunks(path, format, sort=sort, chunk_size=chunk_size):
+        raise_if_interrupted()
         sensor_size = chunk.sensor_size
         n_frames += len(chunk.frames)
         if not len(chunk):
@@ -39,12 +44,12 @@ def summarize(path: str, format: str | None = None, chunk_size: int = 1_000_000)
 
 
 def run(args: argparse.Namespace) -> int:
-    print(json.dumps(summarize(args.file, args.format), indent=2))
+    print(json.dumps(summarize(args.file, args.format, sort=args.sort), indent=2))
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("info", help="print a JSON summary of an event file")
     parser.add_argument("file", help="an event file in any readable format")
-    parser.add_argument("--format", default=None, help="force a format instead of detecting it")
+    add_input_options(parser)
     parser.set_defaults(func=run)

@@ -1,40 +1,30 @@
 """``evclip simulate INPUT OUT``: events from an image (with a camera motion), a folder of frames
-or a video, written to .npz or .h5 with a JSON summary on stdout."""
+or a video, written to .npz or .h5 with a JSON summary on stdout.
+
+The summary's ``frames`` is the number of frames simulated: for a still image, the frames of
+the camera motion (``--n-frames`` or the motion's default).
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-from tqdm import tqdm
-
-from evclip.io import EventStream, open_writer, write_events
-from evclip.simulate import MOTIONS, EventSimulator, SimulatorConfig, simulate_image
+from evclip.cli._common import (  # noqa: F401  (default_workers, add_workers_option: old home)
+    add_quiet_option,
+    add_workers_option,
+    at_least_one,
+    default_workers,
+    positive_number,
+)
+from evclip.cli._signals import raise_if_interrupted
+from evclip.simulate.config import MOTIONS, SimulatorConfig
 from evclip.simulate.synthesize import IMAGE_EXTENSIONS, load_image
-
-MAX_DEFAULT_WORKERS = 8
-
-
-def default_workers() -> int:
-    """Worker processes when ``--workers`` is not given: one per usable core, at most 8."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_DEFAULT_WORKERS))
-
-
-def add_workers_option(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--workers N``, defaulting to :func:`default_workers`."""
-    parser.add_argument(
-        "--workers", type=int, default=default_workers(),
-        help=f"{what} (default: one per core, at most {MAX_DEFAULT_WORKERS}; 1 runs in-process)",
-    )  # fmt: skip
 
 
 def add_simulator_options(parser: argparse.ArgumentParser) -> None:
@@ -61,8 +51,13 @@ def add_motion_options(parser: argparse.ArgumentParser) -> None:
     """Options of the camera motion over a still image."""
     group = parser.add_argument_group("camera motion (still images)")
     group.add_argument("--motion", choices=MOTIONS, default="saccade")
-    group.add_argument("--n-frames", type=int, default=None, help="frames of the motion")
-    group.add_argument("--duration-us", type=int, default=300_000, help="length of the motion")
+    group.add_argument(
+        "--n-frames", type=at_least_one, default=None,
+        help="frames of the motion (default: the motion's own)",
+    )  # fmt: skip
+    group.add_argument(
+        "--duration-us", type=at_least_one, default=300_000, help="length of the motion"
+    )
     group.add_argument(
         "--sensor-size", type=int, nargs=2, metavar=("W", "H"), default=None,
         help="sensor size; the image is fitted inside it (default: the image's size)",
@@ -85,7 +80,17 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     )
 
 
-def _folder_frames(folder: Path, fps: float) -> Iterator[tuple[np.ndarray, int]]:
+def motion_frames(motion: str, n_frames: int | None) -> int:
+    """Frames a camera motion runs for: ``n_frames``, or the motion function's default."""
+    if n_frames is not None:
+        return n_frames
+    from evclip.simulate import random_affine_motion, saccade_motion
+
+    function = {"saccade": saccade_motion, "affine": random_affine_motion}[motion]
+    return int(inspect.signature(function).parameters["n_frames"].default)
+
+
+def _folder_frames(folder: Path, fps: float) -> Iterator[tuple[Any, int]]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
         raise ValueError(f"{folder}: no image files to read as frames")
@@ -98,7 +103,7 @@ def _folder_frames(folder: Path, fps: float) -> Iterator[tuple[np.ndarray, int]]
         yield frame, round(i * 1e6 / fps)
 
 
-def _video_frames(path: Path, fps: float | None) -> Iterator[tuple[np.ndarray, int]]:
+def _video_frames(path: Path, fps: float | None) -> Iterator[tuple[Any, int]]:
     import imageio.v3 as iio
 
     try:
@@ -129,9 +134,10 @@ def _is_animated(path: Path) -> bool:
         return False  # load_image reports unreadable files
 
 
-def _animated_frames(path: Path, fps: float | None) -> Iterator[tuple[np.ndarray, int]]:
+def _animated_frames(path: Path, fps: float | None) -> Iterator[tuple[Any, int]]:
     """RGB frames of an animated image with their times: ``--fps`` if given, else the file's own
     frame durations (a missing or zero duration counts as 100 ms, as browsers play it)."""
+    import numpy as np
     from PIL import Image, ImageSequence
 
     with Image.open(path) as image:
@@ -143,7 +149,7 @@ def _animated_frames(path: Path, fps: float | None) -> Iterator[tuple[np.ndarray
 
 
 def simulate_sequence(
-    frames: Iterator[tuple[np.ndarray, int]],
+    frames: Iterator[tuple[Any, int]],
     out: str,
     config: SimulatorConfig,
     *,
@@ -151,6 +157,11 @@ def simulate_sequence(
     progress: bool = True,
 ) -> tuple[int, int, int, tuple[int, int]]:
     """Stream frames through the simulator into ``out``; returns (frames, events, ON, size)."""
+    from tqdm import tqdm
+
+    from evclip.io import open_writer
+    from evclip.simulate import EventSimulator
+
     sim = EventSimulator(config, device=device)
     first_frame, first_t = next(frames)
     sim.step(first_frame, first_t)
@@ -161,6 +172,7 @@ def simulate_sequence(
         tqdm(unit="frame", disable=not progress, desc="simulate") as bar,
     ):
         for frame, t in frames:
+            raise_if_interrupted()
             events = sim.step(frame, t)
             writer.write(events)
             n_frames += 1
@@ -171,11 +183,16 @@ def simulate_sequence(
 
 
 def run(args: argparse.Namespace) -> int:
+    from evclip.io import write_events
+    from evclip.io.atomic import check_output
+    from evclip.io.writers import SUPPORTED_EXTENSIONS
+
     start = time.perf_counter()
     source = Path(args.input)
     config = config_from_args(args)
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
+    check_output(args.output, SUPPORTED_EXTENSIONS)
     still = source.is_file() and source.suffix.lower() in IMAGE_EXTENSIONS
     if still and _is_animated(source):
         kind = "animation"
@@ -184,8 +201,10 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )  # fmt: skip
     elif still:
+        from evclip.simulate import simulate_image
+
         kind = "image"
-        stream: EventStream = simulate_image(
+        stream = simulate_image(
             load_image(str(source)),
             args.motion,
             config,
@@ -195,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
         )
         write_events(args.output, stream)
-        n_frames = args.n_frames  # None: the motion's default
+        n_frames = motion_frames(args.motion, args.n_frames)
         n_events, n_on = len(stream), int(stream.events["p"].sum())
         size = stream.sensor_size
     else:
@@ -228,9 +247,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", help="an image, a folder of frames (sorted by name) or a video")
     parser.add_argument("output", help="target event file, .npz or .h5")
-    parser.add_argument("--fps", type=float, default=None, help="frame rate of frames/videos")
+    parser.add_argument(
+        "--fps", type=positive_number, default=None,
+        help="frame rate of a folder of frames (default 30), a video or an animation "
+        "(default: the file's own)",
+    )  # fmt: skip
     parser.add_argument("--device", default=None, help="torch device, e.g. cuda (default: cpu)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_option(parser)
     add_motion_options(parser)
     add_simulator_options(parser)
     parser.set_defaults(func=run)

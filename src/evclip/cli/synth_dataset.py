@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+from pathlib import Path
 
-from evclip.cli.simulate import add_workers_option
-from evclip.datasets.synthetic import build_synthetic_benchmark
+from evclip.cli._common import add_quiet_option, add_workers_option
 
 
 def run(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "is a file; give a folder", args.output)
+    from evclip.datasets.synthetic import build_synthetic_benchmark
+
     manifest = build_synthetic_benchmark(
         args.output,
         size=args.size,
         seed=args.seed,
         workers=args.workers,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
     summary = {
         "output": args.output,
@@ -39,5 +45,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", choices=("small", "full"), default="small", help="preset")
     parser.add_argument("--seed", type=int, default=0, help="everything derives from it (0)")
     add_workers_option(parser, "rendering processes")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet_option(parser)
     parser.set_defaults(func=run)

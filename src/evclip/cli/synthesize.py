@@ -8,16 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from evclip.cli.simulate import (
-    add_motion_options,
-    add_simulator_options,
-    add_workers_option,
-    config_from_args,
-)
-from evclip.simulate.synthesize import synthesize_folder
+from evclip.cli._common import add_quiet_option, add_workers_option
+from evclip.cli.simulate import add_motion_options, add_simulator_options, config_from_args
 
 
 def run(args: argparse.Namespace) -> int:
+    from evclip.simulate.synthesize import synthesize_folder
+
     options = {"duration_us": args.duration_us}
     if args.n_frames is not None:
         options["n_frames"] = args.n_frames
@@ -63,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="resize every image to this size first",
     )  # fmt: skip
     parser.add_argument("--extension", choices=(".npz", ".h5"), default=".npz")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_quiet_option(parser, "no progress bar or summary")
     add_motion_options(parser)
     add_simulator_options(parser)
     parser.set_defaults(func=run)
