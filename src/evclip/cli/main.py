@@ -23,6 +23,9 @@ from evclip import __version__
 from evclip.cli._signals import Interrupted, handle_signals
 
 COMMANDS = (
+    "info", "render", "convert", "synth_dataset", "simulate", "synthesize", "zeroshot",
+    "train", "eval_cmd", "predict",
+)  # fmt: skip
 
 # optional modules -> the extra that installs them (pyproject's [project.optional-dependencies])
 EXTRAS = {
