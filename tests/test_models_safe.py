@@ -365,6 +365,8 @@ def test_random_context_and_templates_from_a_named_set():
     assert model.class_tokens.prompt_learner.n_ctx == 3
     assert model.class_tokens.ids.shape[0] == 3 * 7  # 3 classes x 7 templates
     assert model.training_step(make_batch())["kgcoop"].item() > 0
+    with pytest.raises(ValueError, match="has 4 tokens but learnable_context=3"):
+        METHODS.get("test_safe_tiny")(learnable_context=3, context_init="a photo of a")
     with pytest.raises(ValueError, match="unknown template set 'nope'"):
         METHODS.get("test_safe_tiny")(templates="nope")
 

@@ -160,6 +160,13 @@ class SafeClassTokens(nn.Module):
         if self.prompt_learner is not None:
             self.prompt_learner.set_classes(names)  # the learned context is kept
             return
+        if self.context_init:
+            count = len(clip.tokenizer.encode(self.context_init))
+            if count != self.learnable_context:
+                raise ValueError(
+                    f"context_init {self.context_init!r} has {count} tokens but "
+                    f"learnable_context={self.learnable_context}; make them agree"
+                )
         self.prompt_learner = PromptLearner(
             clip,
             names,
