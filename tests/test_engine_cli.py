@@ -179,3 +179,10 @@ def test_train_resume_through_the_cli(tmp_path, capsys):
     assert max(steps) == 6
     config_used = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert config_used["run"]["log_every"] == 2
+
+
+def test_train_nan_loss_exit_status(tmp_path, capsys):
+    config = _write_config(tmp_path / "toy.yaml", {**TOY, "run": {"progress": False}})
+    argv = ["train", str(config), f"data.root={tmp_path}", "method.args.nan_after=2"]
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 1
+    assert "non-finite loss at optimiser step 3" in capsys.readouterr().err

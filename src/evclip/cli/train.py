@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from evclip.engine import distributed as D
     from evclip.engine.config import load_config
     from evclip.engine.experiment import train_experiment
-    from evclip.engine.trainer import NonFiniteLossError
+    from evclip.engine.trainer import NonFiniteLossError, TrainingInterrupted
 
     overrides = list(args.overrides)
     resume = args.resume
@@ -35,6 +35,11 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"evclip train: error: {err}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as err:
+        out = config.run.out_dir
+        print(f"evclip train: {err}; continue with: evclip train {args.config} ... --out {out} "
+              "--resume", file=sys.stderr)  # fmt: skip
+        return 130
     if D.is_main_process():
         print(json.dumps(results, indent=1))
     return 0

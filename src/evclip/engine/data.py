@@ -127,38 +127,21 @@ def make_loader(
     num_workers: int = 0,
     seed: int = 0,
 ) -> DataLoader:
-    """A DataLoader whose workers cannot deadlock (see ``evclip.datasets.make_dataloader``).
+    """``evclip.datasets.make_dataloader``: workers that cannot deadlock (forkserver, persistent).
 
     The loader has its own seeded generator, so creating an iterator never draws from the
     global torch RNG (which would break exact resume).
     """
-    generator = torch.Generator().manual_seed(seed)
-    try:
-        from evclip.datasets import make_dataloader  # type: ignore[attr-defined]
-    except ImportError:
-        make_dataloader = None
-    if make_dataloader is not None:
-        return make_dataloader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            num_workers=num_workers,
-            collate_fn=collate_batch,
-            generator=generator,
-            seed=seed,
-        )
-    extra: dict[str, Any] = {}
-    if num_workers > 0:
-        # forkserver/spawn: a forked worker can hang in an OpenMP pool the parent started
-        extra = {"multiprocessing_context": "spawn", "persistent_workers": True}
-    return DataLoader(
+    from evclip.datasets import make_dataloader
+
+    return make_dataloader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
         collate_fn=collate_batch,
-        generator=generator,
-        **extra,
+        generator=torch.Generator().manual_seed(seed),
+        seed=seed,
     )
 
 

@@ -256,16 +256,7 @@ def load_recording(
         to_tensor,
     )
 
-    needed = set(preprocessing.get("modalities") or ["rgb", "events"])
-    given = {"rgb": rgb, "events": events}
-    missing = sorted(m for m in needed if given[m] is None)
-    if missing:
-        flags = " and ".join(f"--{m} PATH" for m in missing)
-        raise ValueError(f"this model reads {' and '.join(sorted(needed))}; pass {flags}")
-    for name in sorted(set(given) - needed):
-        if given[name] is not None:
-            print(f"warning: this model does not read {name}; ignoring {given[name]}",
-                  file=sys.stderr)  # fmt: skip
+    needed = _needed_modalities(preprocessing, {"rgb": rgb, "events": events})
     frames = int(preprocessing["num_frames"])
     size = preprocessing.get("image_size")
     size = tuple(size) if size else None
@@ -296,6 +287,20 @@ def load_recording(
             )
             batch["events"] = to_tensor(images, size)[None]
     return batch
+
+
+def _needed_modalities(preprocessing: dict[str, Any], given: dict[str, Any]) -> set[str]:
+    """The modalities the model reads; an error when one is not given, a warning for extras."""
+    needed = set(preprocessing.get("modalities") or ["rgb", "events"])
+    missing = sorted(m for m in needed if given[m] is None)
+    if missing:
+        flags = " and ".join(f"--{m} PATH" for m in missing)
+        raise ValueError(f"this model reads {' and '.join(sorted(needed))}; pass {flags}")
+    for name in sorted(set(given) - needed):
+        if given[name] is not None:
+            print(f"warning: this model does not read {name}; ignoring {given[name]}",
+                  file=sys.stderr)  # fmt: skip
+    return needed
 
 
 def _read_stream(path: Path, sensor_size: Sequence[int] | None):
