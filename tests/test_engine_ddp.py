@@ -36,6 +36,8 @@ def _free_port() -> int:
 @pytest.mark.timeout(240)
 def test_torchrun_two_ranks_identical_weights_and_every_test_sample_once(tmp_path):
     overrides = ["data.options={size: 7}", "data.batch_size=2", "optim.epochs=2"]
+    # a frozen backbone and fixed frames: every split goes through the sharded feature cache
+    overrides += ["method.args={frozen_backbone: true}", "data.random_frames=false"]
     script = tmp_path / "rank.py"
     script.write_text(SCRIPT.format(tests=str(TESTS), out=str(tmp_path), overrides=overrides))
     command = [
@@ -60,5 +62,11 @@ def test_torchrun_two_ranks_identical_weights_and_every_test_sample_once(tmp_pat
     model = from_pretrained(ranks[0]["results"]["model_dir"])
     alone = predict_dataset(model, ToyDataset(str(tmp_path), "test", size=7), batch_size=3)
     np.testing.assert_allclose(alone.logits, np.array(ranks[0]["logits"]), rtol=1e-5, atol=1e-6)
-    # only rank 0 wrote logs and checkpoints
+    # only rank 0 wrote logs and checkpoints; each rank filled its shard of every split's cache
     assert (tmp_path / "log.jsonl").is_file() and (tmp_path / "model").is_dir()
+    caches = sorted((tmp_path / "cache").iterdir())
+    assert len(caches) == 3
+    for cache in caches:
+        info = json.loads((cache / "complete.json").read_text())
+        assert (info["world"], info["size"]) == (2, 7)
+        assert [len(np.load(cache / f"shard-{r}-of-2" / "labels.npy")) for r in (0, 1)] == [4, 3]

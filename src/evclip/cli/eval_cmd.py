@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             _write_outputs(Path(args.out), metrics, result, predictions, dataset)
         print(json.dumps(result, indent=1))
+    D.close_distributed()  # started by evaluate_split under torchrun
     return 0
 
 
