@@ -175,3 +175,16 @@ def test_classify_windows_rows(method):
         assert row.label == best["label"]
         assert row.probability == pytest.approx(best["probability"], abs=1e-6)
         assert row.image.shape == (30, 40, 3) and row.image.dtype == np.uint8
+
+
+def test_cached_features_give_the_same_answers(method):
+    images = _images(2, 3, seed=5)
+    images[1, 0] = 255
+    batch = {"events": images}
+    features = method.extract_features(batch)
+    assert features["event"].shape == (2, 3, method.clip.embed_dim)
+    torch.testing.assert_close(features["event_weight"][1], torch.tensor([0.0, 0.5, 0.5]))
+    cached = {"features": {k: v.clone() for k, v in features.items()}}
+    torch.testing.assert_close(method.predict(cached), method.predict(batch))
+    torch.testing.assert_close(method.embed(cached)["event"], method.embed(batch)["event"])
+    assert method.feature_cache_key() == f"eventclip-v1:{method.clip.digest()}"

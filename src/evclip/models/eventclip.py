@@ -235,22 +235,40 @@ class EventClip(nn.Module):
         return images
 
     @torch.no_grad()
-    def predict(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """Class logits [B, C]: the mean over each sample's T event images (blank ones skipped)."""
+    def extract_features(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """The frozen tower's outputs for a batch, for the engine's feature cache.
+
+        Returns:
+            ``{"event": [B, T, D] normalised frame features, "event_weight": [B, T] averaging
+            weights}`` (blank frames weigh 0, see :func:`_frame_weights`).
+        """
         images = self._frames(batch)  # (B, T, 3, H, W)
         batch_size, frames = images.shape[:2]
-        features = self.image_features(images.flatten(0, 1))  # (B*T, D)
-        logits = self.logits_from_features(features).view(batch_size, frames, -1)  # (B, T, C)
-        weights = _frame_weights(images).to(logits.device)  # (B, T)
+        features = self.image_features(images.flatten(0, 1)).view(batch_size, frames, -1)
+        return {"event": features, "event_weight": _frame_weights(images).to(features.device)}
+
+    def feature_cache_key(self) -> str:
+        """Changes whenever :meth:`extract_features` would: the backbone's weights and input."""
+        return f"eventclip-v1:{self.clip.digest()}"
+
+    def _frame_features(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features [B, T, D], weights [B, T]) from the cache's ``batch["features"]`` or CLIP."""
+        cached = batch.get("features")
+        found = self.extract_features(batch) if cached is None else cached
+        features = found["event"].to(self.device).float()
+        return features, found["event_weight"].to(self.device).float()
+
+    @torch.no_grad()
+    def predict(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """Class logits [B, C]: the mean over each sample's T event images (blank ones skipped)."""
+        features, weights = self._frame_features(batch)  # (B, T, D), (B, T)
+        logits = self.logits_from_features(features)  # (B, T, C)
         return (weights[..., None] * logits).sum(dim=1)
 
     @torch.no_grad()
     def embed(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """``{"event": [B, D]}``: the normalised mean of the T normalised frame features."""
-        images = self._frames(batch)
-        batch_size, frames = images.shape[:2]
-        features = self.image_features(images.flatten(0, 1)).view(batch_size, frames, -1)
-        weights = _frame_weights(images).to(features.device)
+        features, weights = self._frame_features(batch)
         mean = (weights[..., None] * features).sum(dim=1)  # (B, D)
         return {"event": mean / mean.norm(dim=-1, keepdim=True).clamp_min(1e-12)}
 
