@@ -22,8 +22,9 @@ from evclip.engine.checkpoint import (
 )
 from evclip.engine.evaluate import predict_dataset
 from evclip.engine.experiment import train_experiment
-from evclip.engine.pretrained import from_pretrained, load_pretrained
+from evclip.engine.pretrained import load_pretrained
 from evclip.engine.trainer import NonFiniteLossError, TrainingInterrupted
+from evclip.models import from_pretrained
 
 TESTS = Path(__file__).resolve().parent
 # 12 samples, batch 4: 3 optimiser steps an epoch, 9 in all; dropout makes the RNG matter
