@@ -237,3 +237,19 @@ def test_outputs_get_the_umask_mode_not_mkstemp_0600(tmp_path, npz_file):
         os.umask(old)
     for path in (summary.manifest, tmp_path / "events/cat/a.npz", tmp_path / "r.png"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_a_write_error_names_the_target_not_the_temporary(npz_file, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from evclip.io import writers
+
+    def disk_full(self, events):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self._spool / "x"))
+
+    monkeypatch.setattr(writers.NpzWriter, "_append", disk_full)
+    target = tmp_path / "out.npz"
+    assert main(["convert", str(npz_file), str(target), "--quiet"]) == 2
+    line = _one_line_error(capsys, str(target), "No space left on device")
+    assert "/x" not in line and not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.npz"]  # temporaries deleted
