@@ -47,7 +47,7 @@ def import_h5py() -> Any:
         import h5py
     except ImportError as error:
         raise ImportError(
-            "reading or writing HDF5 events needs h5py: pip install evclip[readers]"
+            'reading or writing HDF5 events needs h5py: pip install "evclip[readers]"'
         ) from error
     with contextlib.suppress(ImportError):
         import hdf5plugin  # noqa: F401  (registers the compression filters DSEC uses)
