@@ -203,13 +203,15 @@ def stream_event_images(
         n_frames: T.
         mode: an event image mode of :func:`evclip.representations.event_image`.
         slicing: ``"time"``, ``"count"`` (windows from :func:`stream_windows`) or ``"afe"``
-            (adaptive frames; the T images are the leaves at ``positions`` in leaf order).
+            (adaptive frames: the leaves :func:`evclip.representations.afe.pick_leaves` picks at
+            ``positions``, the rule of :func:`evclip.representations.event_images`).
         events_per_window: window size for ``slicing="count"``.
         positions: float [T] fractions from :func:`segment_positions`; default the segment
             centres (evaluation), which give the windows of
-            :func:`evclip.representations.event_images` for ``"time"`` and ``"count"``.
+            :func:`evclip.representations.event_images` for every slicing.
     """
-    from evclip.representations import afe_frames, count_slices, event_image
+    from evclip.representations import count_slices, event_image
+    from evclip.representations.afe import afe_windows
 
     if slicing not in SLICINGS:
         raise ValueError(f"slicing must be one of {SLICINGS}, got {slicing!r}")
@@ -218,14 +220,8 @@ def stream_event_images(
     if len(positions) != n_frames:
         raise ValueError(f"{len(positions)} positions for {n_frames} frames")
     events = stream.events
-    if slicing == "afe":
-        # the default of evclip.representations.event_images, and ExACT's threshold
-        min_events = max(1, len(events) // (4 * n_frames))
-        leaves = afe_frames(events, stream.sensor_size, min_events=min_events, threshold=0.0)
-        if leaves:
-            picked = np.asarray(leaves, np.int64)[positions_to_indices(positions, len(leaves))]
-        else:
-            picked = np.zeros((n_frames, 2), np.int64)
+    if slicing == "afe":  # event_images' leaves at segment centres: one rule (pick_leaves)
+        picked = afe_windows(events, stream.sensor_size, n_frames, positions=positions)
     else:
         t = events["t"]
         picked = stream_windows(t, positions, slicing=slicing, events_per_window=events_per_window)

@@ -13,7 +13,10 @@ same layout (such as evclip's own synthetic benchmark) reuse the reader with ``c
 
 With ``source="npz"`` the RGB frames come from the ``<sample>_aps`` folder beside the event file
 (at either depth the folder is ``action_XXX/<sample>/<sample>_aps``), sampled at the same
-fractions of the clip as the event windows. Whether samples carry ``"rgb"`` is decided once for
+fractions of the clip as the event windows (``slicing="time"`` and ``"count"``: windows centred
+on those fractions; ``slicing="afe"``: the AFE leaf that
+:func:`~evclip.representations.afe.pick_leaves` chooses for each, the k-th event image paired
+with the k-th RGB frame by order). Whether samples carry ``"rgb"`` is decided once for
 the whole dataset (see :class:`FrameFolderDataset`), never sample by sample: a batch needs the
 same keys in every sample, and a fusion model needs RGB in all of them.
 """
@@ -106,15 +109,27 @@ class FrameFolderDataset(EventDataset):
             samples.append(SampleRef(str(root / entry.sample), entry.label, meta))
         self.source = source
         self.sensor_size = (int(sensor_size[0]), int(sensor_size[1]))
-        if source == "png" and options.get("representation", "eclip_rgb") is None:
-            kinds = " or ".join(f"source={kind!r}" for kind in self.sources if kind != "png")
-            raise ValueError(
-                f"representation=None (raw event streams) needs the event files: pass {kinds} "
-                "(source='png' reads the event images the dataset ships)"
-            )
+        if source == "png":
+            self._check_png_options(options)
         super().__init__(root, split, samples, names, **options)
         self.with_rgb = self._resolve_rgb(with_rgb, options.get("check_files", True))
         self.has_rgb = self.with_rgb
+
+    def _check_png_options(self, options: dict[str, Any]) -> None:
+        """Refuse event-file options with ``source="png"``, which would silently ignore them."""
+        kinds = " or ".join(f"source={kind!r}" for kind in self.sources if kind != "png")
+        shipped = "(source='png' reads the event images the dataset ships)"
+        if options.get("representation", "eclip_rgb") is None:
+            raise ValueError(
+                f"representation=None (raw event streams) needs the event files: pass {kinds} "
+                + shipped
+            )
+        slicing, per_window = options.get("slicing", "time"), options.get("events_per_window")
+        if slicing != "time" or per_window is not None:
+            asked = f"slicing={slicing!r}"
+            if slicing == "time":
+                asked = f"events_per_window={per_window}"
+            raise ValueError(f"{asked} cuts the event files: pass {kinds} {shipped}")
 
     def _resolve_rgb(self, with_rgb: bool | None, check_files: bool) -> bool:
         """Whether every sample carries ``"rgb"`` (the rules are in the class docstring)."""
@@ -202,7 +217,9 @@ class HARDVS(FrameFolderDataset):
     ``source="npz"`` reads the compact event files and renders ``"events"`` with the chosen
     representation (or returns the raw ``"stream"`` with ``representation=None``), plus
     ``"rgb"`` from the ``_aps`` folders when they are there (see ``with_rgb`` in
-    :class:`FrameFolderDataset`).
+    :class:`FrameFolderDataset`). Every ``slicing`` applies to the event files (``"afe"``
+    included, with the leaf choice of :func:`~evclip.representations.event_images`); with
+    ``source="png"`` only the default ``"time"`` is accepted, as the PNGs are already cut.
     """
 
     shipped_names = "hardvs"

@@ -20,7 +20,7 @@ import numpy as np
 
 from evclip.datasets.base import DATASETS, SampleRef
 from evclip.datasets.errors import DatasetError
-from evclip.datasets.frames import aligned_event_images, sample_indices
+from evclip.datasets.frames import aligned_event_images, positions_to_indices, segment_positions
 from evclip.datasets.hardvs import FrameFolderDataset
 
 
@@ -28,10 +28,24 @@ from evclip.datasets.hardvs import FrameFolderDataset
 class PokerEvent(FrameFolderDataset):
     """PokerEvent; arguments as :class:`~evclip.datasets.hardvs.FrameFolderDataset`.
 
-    ``source="png"`` reads the PNG folders; ``source="aedat4"`` reads the raw recording: T of
-    its APS frames (``"rgb"``, unless ``with_rgb=False``) and, for each, an event image of the
-    events during that frame (``"events"``); with ``with_rgb=False`` the T event images are cut
-    from the whole stream instead.
+    ``source="png"`` reads the PNG folders (``slicing`` does not apply to them: asking for
+    ``"count"`` or ``"afe"`` there is an error). ``source="aedat4"`` reads the raw recording:
+    T of its APS frames as ``"rgb"`` (unless ``with_rgb=False``), taken at the positions of
+    :func:`~evclip.datasets.frames.segment_positions` (segment centres when evaluating, a
+    seeded random point in each segment when training), and T ``"events"`` images paired with
+    them by order (the k-th event image goes with the k-th RGB frame):
+
+    - ``slicing="time"`` (the default) with RGB: frame k's event image holds the events during
+      that APS frame (from its timestamp to the next frame's), so both show the same moment,
+      as SAFE pairs them;
+    - ``slicing="count"`` (with or without ``events_per_window``) and ``slicing="afe"``: the
+      event images are cut from the whole stream exactly as without RGB (and, when
+      evaluating, as :func:`~evclip.representations.event_images` cuts them), placed by the
+      RGB frames' positions. With ``"afe"`` the k-th event image is the AFE leaf that
+      :func:`~evclip.representations.afe.pick_leaves` chooses for position k; leaves follow
+      the event rate, not the clock, so the pair shares its place in the clip (k of T) but not
+      necessarily its time;
+    - ``with_rgb=False``: the T event images are cut from the whole stream with any slicing.
     """
 
     shipped_names = "poker"
@@ -47,12 +61,13 @@ class PokerEvent(FrameFolderDataset):
             return self._render(stream, rng)
         if len(stream.frames) == 0:
             raise DatasetError(stream.path, "recording holds no APS frames (pass with_rgb=False)")
-        indices = sample_indices(len(stream.frames), self.num_frames, train=self.train, rng=rng)
+        positions = segment_positions(self.num_frames, train=self.train, rng=rng)
+        indices = positions_to_indices(positions, len(stream.frames))
         out: dict[str, Any] = {"rgb": stream.frames.images[indices]}
-        if self.representation is None:
-            out["stream"] = stream
-        else:
+        if self.representation is not None and self.slicing == "time":
             out["events"] = aligned_event_images(
                 stream, stream.frames.t, indices, self.representation
             )
+        else:
+            out.update(self._render(stream, rng, positions=positions))
         return out

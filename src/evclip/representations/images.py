@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from evclip.representations import functional
-from evclip.representations.afe import afe_frames
+from evclip.representations.afe import afe_windows
 
 #: The names :func:`event_image` accepts.
 EVENT_IMAGE_MODES = ("eclip_rgb", "eclip_grey", "eventclip_grey", "ezsr")
@@ -104,24 +104,6 @@ def event_image_from_events(
     return event_image(counts[0], mode)
 
 
-def _afe_counts(
-    events: np.ndarray,
-    sensor_size: tuple[int, int],
-    n_frames: int,
-    min_events: int | None,
-    threshold: float,
-) -> np.ndarray:
-    """``n_frames`` AFE leaves, picked evenly in leaf order (leaves repeat when there are fewer)."""
-    if min_events is None:
-        min_events = max(1, len(events) // (4 * n_frames))
-    leaves = afe_frames(events, sensor_size, min_events=min_events, threshold=threshold)
-    if not leaves:
-        width, height = functional._size(sensor_size)
-        return np.zeros((n_frames, 2, height, width), np.int32)
-    pick = np.round(np.linspace(0, len(leaves) - 1, n_frames)).astype(np.int64)
-    return functional.count_slices(events, sensor_size, np.array(leaves, np.int64)[pick])
-
-
 def event_images(
     events: np.ndarray,
     sensor_size: tuple[int, int],
@@ -142,9 +124,11 @@ def event_images(
         mode: one of :data:`EVENT_IMAGE_MODES`.
         slicing: "time" (equal durations, :func:`count_frames` by time), "count" (equal event
             counts; with ``events_per_window``, E-CLIP's consecutive fixed-size windows padded with
-            empty frames) or "afe" (adaptive frames, picked evenly from the AFE leaves).
+            empty frames) or "afe" (adaptive frames: the AFE leaves that
+            :func:`~evclip.representations.afe.pick_leaves` picks, first and last included; the
+            dataset readers pick with the same rule).
         events_per_window: window size for ``slicing="count"``.
-        min_events: AFE's minimum half size; defaults to N // (4 * n_frames).
+        min_events: AFE's minimum half size; defaults to N // (4 * n_frames) (at least 1).
         threshold: AFE's split threshold (ExACT uses 0).
 
     Returns:
@@ -161,7 +145,10 @@ def event_images(
     elif slicing == "count":
         counts = functional.count_frames(events, sensor_size, n_frames, by="count")
     elif slicing == "afe":
-        counts = _afe_counts(events, sensor_size, n_frames, min_events, threshold)
+        windows = afe_windows(
+            events, sensor_size, n_frames, min_events=min_events, threshold=threshold
+        )
+        counts = functional.count_slices(events, sensor_size, windows)
     else:
         raise ValueError(f"slicing must be 'time', 'count' or 'afe', got {slicing!r}")
     return np.stack([event_image(frame, mode) for frame in counts])  # [T, H, W, 3]
