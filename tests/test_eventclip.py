@@ -14,7 +14,7 @@ import torch
 from evclip.backbones import load_clip
 from evclip.io import EventStream, make_events
 from evclip.models import METHODS
-from evclip.models.eventclip import EventClip, zeroshot_stream
+from evclip.models.eventclip import DEFAULT_TEMPLATES, EventClip, zeroshot_stream
 from evclip.prompts import zero_shot_classifier
 from evclip.zeroshot import TimeWindow, classify_windows
 
@@ -106,8 +106,13 @@ def test_set_classes_rebuilds_and_checks(clip):
         method.predict({"events": _images(1, 1)})
     method.set_classes(["cat", "dog"])
     assert method.predict({"events": _images(1, 2)}).shape == (1, 2)
-    with pytest.raises(ValueError, match="duplicate"):
-        method.set_classes(["cat", "Cat"])
+    with pytest.warns(UserWarning, match=r"\['Cat', 'cat'\] repeat"):
+        method.set_classes(["cat", "dog", "Cat"])
+    logits = method.predict({"events": _images(2, 1)})
+    torch.testing.assert_close(logits[:, 0], logits[:, 2])
+    assert method.class_names == ["cat", "dog", "Cat"]
+    with pytest.raises(ValueError, match="label 2 of 2 is empty"):
+        method.set_classes(["cat", " "])
     with pytest.raises(KeyError, match="events"):
         method.predict({"rgb": _images(1, 1)})
 
@@ -119,11 +124,14 @@ def test_builder_loads_a_named_model_and_templates():
     assert method.templates == ["a {}.", "an image of a {}."] and method.windows == 3
     named = METHODS.get("eventclip")(model="test_clip_tiny", templates="point_cloud")
     assert named.templates == ["a point cloud image of a {}."]
+    assert list(DEFAULT_TEMPLATES) == named.templates  # the default is EventCLIP's set
     assert method.event_image_mode == "eventclip_grey"
     with pytest.raises(ValueError, match="exactly once"):
         METHODS.get("eventclip")(model="test_clip_tiny", templates=["a photo"])
     with pytest.raises(ValueError, match="unknown template set 'nosuch'"):
         METHODS.get("eventclip")(model="no/such-model", templates="nosuch")
+    with pytest.raises(ValueError, match="slicing must be one of"):
+        METHODS.get("eventclip")(model="test_clip_tiny", slicing="random")
     with pytest.raises(ValueError, match="unknown event image mode"):
         METHODS.get("eventclip")(model="test_clip_tiny", event_image_mode="rainbow")
 

@@ -15,6 +15,7 @@ the same answer.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ DEFAULT_MODEL = "evclip-tiny-bench"
 DEFAULT_TEMPLATES = ("a point cloud image of a {}.",)
 #: EventCLIP's event image: grey two-polarity histogram on white.
 DEFAULT_MODE = "eventclip_grey"
+#: How a stream can be cut into windows (see :func:`evclip.representations.event_images`).
+SLICINGS = ("count", "time", "afe")
 #: How many windows a stream is cut into (EventCLIP averages up to two views).
 DEFAULT_WINDOWS = 2
 
@@ -92,22 +95,45 @@ def window_event_images(
     return event_images(events, stream.sensor_size, windows, mode=mode, slicing=slicing)
 
 
-def check_labels(names: Sequence[str]) -> list[str]:
-    """Class names with surrounding blanks removed, after checking that they can be told apart.
-
-    Raises:
-        ValueError: for no names, a single name, an empty name, or two names equal up to case
-            and spacing (they would get the same text embedding).
-    """
+def _clean_names(names: Sequence[str]) -> list[str]:
+    """Names with runs of blanks made single spaces; ValueError for a string or an empty name."""
     if isinstance(names, str):
         raise ValueError(f"class names must be a list of strings, got the string {names!r}")
     cleaned = [" ".join(str(name).split()) for name in names]
+    if not cleaned:
+        raise ValueError("the list of class names is empty")
+    for i, name in enumerate(cleaned):
+        if not name:
+            raise ValueError(f"label {i + 1} of {len(cleaned)} is empty")
+    return cleaned
+
+
+def _unique_names(names: Sequence[str]) -> tuple[list[str], list[int]]:
+    """(names without repeats up to case, index of each name's first occurrence among them)."""
+    first: dict[str, int] = {}
+    unique: list[str] = []
+    index = []
+    for name in names:
+        key = name.casefold()
+        if key not in first:
+            first[key] = len(unique)
+            unique.append(name)
+        index.append(first[key])
+    return unique, index
+
+
+def check_labels(names: Sequence[str]) -> list[str]:
+    """User-given labels with surrounding blanks removed, after checking they can be told apart.
+
+    Raises:
+        ValueError: for a single label, an empty one, or two labels equal up to case and
+            spacing (they would get the same text embedding).
+    """
+    cleaned = _clean_names(names)
     if len(cleaned) < 2:
         raise ValueError(f"zero-shot recognition needs at least two labels, got {cleaned}")
     seen: dict[str, int] = {}
     for i, name in enumerate(cleaned):
-        if not name:
-            raise ValueError(f"label {i + 1} of {len(cleaned)} is empty")
         key = name.casefold()
         if key in seen:
             first = cleaned[seen[key]]
@@ -175,6 +201,8 @@ class EventClip(nn.Module):
             raise ValueError(f"unknown event image mode {event_image_mode!r}; known: {known}")
         if windows < 1:
             raise ValueError(f"windows must be at least 1, got {windows}")
+        if slicing not in SLICINGS:
+            raise ValueError(f"slicing must be one of {', '.join(SLICINGS)}, got {slicing!r}")
         self.clip = clip
         self.clip.freeze("all")
         self.clip.eval()
@@ -202,12 +230,28 @@ class EventClip(nn.Module):
 
     @torch.no_grad()
     def set_classes(self, names: Sequence[str]) -> None:
-        """Build the normalised class embeddings [C, D] for ``names`` (template ensemble)."""
+        """Build the normalised class embeddings [C, D] for ``names`` (template ensemble).
+
+        Names equal up to case and spacing (a dataset's list may hold some: N-ImageNet has two
+        "crane" classes, PokerEvent two "Jellyfish") share one embedding, so they get equal
+        logits; a warning names them. User-given labels are checked strictly instead
+        (:func:`check_labels`, used by :func:`zeroshot_stream` and ``evclip zeroshot``).
+        """
         from evclip.prompts import zero_shot_classifier
 
-        names = check_labels(names)
-        weights = zero_shot_classifier(self.clip, names, self.templates, self.descriptions)
-        self.class_embeddings = weights.detach().float().to(self.device)  # (C, D)
+        names = _clean_names(names)
+        unique, index = _unique_names(names)
+        if len(unique) < len(names):
+            counts = np.bincount(index)
+            repeated = sorted({name for name, i in zip(names, index, strict=True) if counts[i] > 1})
+            warnings.warn(
+                f"eventclip: class names {repeated} repeat (up to case); they share one text "
+                "embedding and cannot be told apart",
+                stacklevel=2,
+            )
+        weights = zero_shot_classifier(self.clip, unique, self.templates, self.descriptions)
+        rows = torch.as_tensor(index, device=weights.device)
+        self.class_embeddings = weights.detach()[rows].float().to(self.device)  # (C, D)
         self.class_names = names
 
     @torch.no_grad()
