@@ -21,15 +21,19 @@ def realdata_dir() -> Path:
 
 
 def _kernel_paths() -> list[bool]:
-    """The representation kernel paths to test: numba (where it imports) and numpy."""
+    """The representation kernel paths to test: numba (where installed) and numpy."""
     from evclip.representations import _kernels
 
-    return [True, False] if _kernels.numba is not None else [False]
+    return [True, False] if _kernels.NUMBA_INSTALLED else [False]
 
 
 @pytest.fixture(params=_kernel_paths(), ids=lambda use: "numba" if use else "numpy")
 def kernel_path(request, monkeypatch) -> bool:
-    """Run a test once with the numba kernels and once with the numpy fallback."""
+    """Run a test once with the numba kernels and once with the numpy fallback.
+
+    ``USE_NUMBA = True`` runs numba whatever the stream's size, so the tests' small streams reach
+    the numba kernels too (left at ``None``, they would run on numpy).
+    """
     from evclip.representations import _kernels
 
     monkeypatch.setattr(_kernels, "USE_NUMBA", request.param)

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from evclip.datasets import collate_samples, get_dataset, make_dataloader
+from evclip.representations import _kernels
 
 EPOCHS = 2
 
@@ -55,6 +56,8 @@ def expected_digests(dataset) -> list[list[str]]:
 
 def main(root: str, modes: list[str]) -> None:
     torch.set_num_threads(2)  # an OpenMP pool in the parent even on a one-core machine
+    # the numba kernels in both processes, as long streams get them (these short ones would not)
+    _kernels.USE_NUMBA = _kernels.NUMBA_INSTALLED
     png = get_dataset("synthetic", root=root, split="train")
     npz = get_dataset("synthetic", root=root, split="train", source="npz", train=True)
     npz[0]  # the second repro of the issue: one sample in the main process before the loader

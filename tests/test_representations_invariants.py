@@ -127,6 +127,7 @@ def test_thread_split_gives_the_same_result(monkeypatch):
     if _kernels.numba is None:
         pytest.skip("numba is not installed")
     events = random_events(6000, seed=4)
+    monkeypatch.setattr(_kernels, "USE_NUMBA", True)  # numba even for a stream this short
     monkeypatch.setattr(_kernels, "PARALLEL_MIN_EVENTS", 1 << 40)  # one thread
     serial = count_frames(events, SIZE, 4), voxel_grid(events, SIZE, 3)
     monkeypatch.setattr(_kernels, "PARALLEL_MIN_EVENTS", 64)  # every thread, small chunks

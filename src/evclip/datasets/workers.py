@@ -11,6 +11,9 @@ in a worker the kernels run on one thread anyway, so the layer costs nothing the
 
 from __future__ import annotations
 
+import os
+import sys
+
 from torch.utils.data import get_worker_info
 
 from evclip.representations import limit_threads
@@ -33,13 +36,13 @@ def _numba_layer_started(numba) -> bool:
 def use_fork_safe_threading_layer() -> None:
     """Make numba start its fork-safe ``workqueue`` layer, unless a layer is already running.
 
-    Call it in a worker process before any numba kernel runs; without numba it does nothing.
+    Call it in a worker process before any numba kernel runs. It imports nothing (the kernels
+    import numba only for long streams): numba, when imported later, reads the layer from the
+    environment variable set here; when imported already, its configuration is set too.
     """
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is the optional `fast` extra
-        return
-    if not _numba_layer_started(numba):
+    os.environ["NUMBA_THREADING_LAYER"] = WORKER_THREADING_LAYER
+    numba = sys.modules.get("numba")
+    if numba is not None and not _numba_layer_started(numba):
         numba.config.THREADING_LAYER = WORKER_THREADING_LAYER
 
 
@@ -47,7 +50,8 @@ def limit_threads_in_worker() -> None:
     """In a DataLoader worker process, run the numba kernels on one thread (as torch does).
 
     Chooses a fork-safe numba threading layer first (see the module docstring); in the main
-    process it does nothing. Cheap after the first call, so ``__getitem__`` may call it always.
+    process it does nothing. Neither step imports numba. Cheap after the first call, so
+    ``__getitem__`` may call it always.
     """
     global _worker_threads_limited
     if not _worker_threads_limited and get_worker_info() is not None:

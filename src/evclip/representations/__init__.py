@@ -2,8 +2,10 @@
 and event filters.
 
 Functions are pure (inputs are never modified) and take a time-sorted events array of
-:data:`evclip.io.events.EVENT_DTYPE` plus ``sensor_size = (width, height)``. Inner loops run as
-numba kernels when numba is installed (set ``EVCLIP_NO_NUMBA=1`` to force the numpy versions).
+:data:`evclip.io.events.EVENT_DTYPE` plus ``sensor_size = (width, height)``. Inner loops run on
+numpy for short streams and as numba kernels, where numba is installed, once a process has handled
+enough events to repay numba's start-up (see :mod:`evclip.representations._kernels`); importing
+this package never imports numba, and ``EVCLIP_NO_NUMBA=1`` keeps it out altogether.
 
 >>> import numpy as np
 >>> from evclip.io import make_events

@@ -1,9 +1,25 @@
-"""Inner loops of the representations: numba kernels and their pure-numpy twins.
+"""Inner loops of the representations: pure-numpy kernels, and the dispatch to their numba twins.
 
 Every public kernel here takes the event columns as (possibly strided, unaligned) views of the
-packed events array, so no column is ever copied. The numba versions run when numba imports and
-the environment variable ``EVCLIP_NO_NUMBA`` is not ``1``; the numpy versions give the same
-results (counts exactly, floats to rounding) and are what tests compare against.
+packed events array, so no column is ever copied. The numpy versions and the numba versions (in
+:mod:`._numba_kernels`) give the same results (counts exactly, floats to rounding).
+
+numba is imported on first need only, never by importing this module: it costs about 1.5 s once
+per process (importing it, then loading the first kernel from numba's disk cache; each further
+kernel takes some 15 ms), which numba's speed repays only over many events, and over how many
+depends on the kernel. The rule, with :data:`USE_NUMBA` left at ``None``:
+
+    Each call is charged its number of events divided by its kernel's
+    :data:`NUMBA_BREAK_EVEN`: the events over which numba's saving per event, against numpy,
+    adds up to its start-up cost. Calls run on numpy while the charge summed over this process,
+    the current call's included, stays below 1. The call that reaches 1 imports numba, and from
+    then on every kernel runs on numba.
+
+So ``evclip render`` of a small file never imports numba, a single long stream goes to numba at
+once, and a training loop over many small samples switches after a bounded detour through numpy
+(at most about the start-up cost). ``USE_NUMBA = True`` runs numba whatever the size (tests,
+benchmarks); ``False`` (the environment variable ``EVCLIP_NO_NUMBA=1``, or numba not installed)
+never imports it.
 
 Coordinates are checked inside the kernels (numba does not bounds-check, and wraps negative
 indices): an event outside the sensor, negative coordinates included, raises ``ValueError``
@@ -13,53 +29,106 @@ rejects timestamps outside [first, last], which only an unsorted stream has.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+import threading
 import types
 
 import numpy as np
 
-try:  # numba is optional: the `fast` extra
-    import numba
-    from numba import njit, prange
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    numba = None
+#: Whether numba (the optional ``fast`` extra) can be imported; found without importing it.
+NUMBA_INSTALLED: bool = importlib.util.find_spec("numba") is not None
 
-#: Whether the dispatchers below call the numba kernels. Tests flip it to check both paths.
-USE_NUMBA: bool = numba is not None and os.environ.get("EVCLIP_NO_NUMBA", "") != "1"
+#: ``None``: numba by the charge rule of the module docstring; ``True``: always numba (tests flip
+#: it to check both paths); ``False``: never.
+USE_NUMBA: bool | None = (
+    None if NUMBA_INSTALLED and os.environ.get("EVCLIP_NO_NUMBA", "") != "1" else False
+)
+
+#: Per kernel, the events that repay numba's start-up (about 1.5 s) by its saving per event over
+#: numpy, measured warm on 346x260 random streams: count slices 0.5-1 ns saved per event (numpy's
+#: bincount is nearly as fast), voxel grid ~60-90 ns, last timestamps ~250 ns, denoise 1-14 us
+#: (numpy's sort-and-search grows faster than linearly: 1 s for 300 k events).
+NUMBA_BREAK_EVEN: dict[str, int] = {
+    "count_slices": 1 << 28,
+    "voxel_grid": 1 << 24,
+    "last_times": 1 << 22,
+    "supported_events": 1 << 18,
+}
 
 #: Streams shorter than this run on one thread: starting the thread pool costs more than it
 #: saves, and a parallel region stalls badly where other processes keep the cores busy.
 PARALLEL_MIN_EVENTS: int = 1 << 18
+
+_numba_kernels: types.ModuleType | None = None  # ._numba_kernels, once imported
+_charge = 0.0  # the numpy calls' charge so far (module docstring)
+_thread = threading.local()  # .pending_limit: a limit_threads(n) numba has not yet applied
+
+
+def __getattr__(name: str):
+    """``numba``: the numba module, imported on this first use; ``None`` where not installed."""
+    if name == "numba":
+        fast = _load_numba() if NUMBA_INSTALLED else None
+        return None if fast is None else fast.numba
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _load_numba() -> types.ModuleType | None:
+    """:mod:`._numba_kernels`, imported now if need be; ``None`` where numba does not import."""
+    global _numba_kernels, USE_NUMBA
+    if _numba_kernels is None:
+        try:
+            from evclip.representations import _numba_kernels as fast
+        except ImportError:  # pragma: no cover - a numba that is found but does not import
+            USE_NUMBA = False
+            return None
+        _numba_kernels = fast
+    return _numba_kernels
+
+
+def _numba_for(kernel: str, n_events: int) -> types.ModuleType | None:
+    """The numba kernels when this call of ``kernel`` runs on numba, else ``None`` (numpy)."""
+    global _charge
+    if USE_NUMBA is False:
+        return None
+    if USE_NUMBA is None and _numba_kernels is None:
+        _charge += n_events / NUMBA_BREAK_EVEN[kernel]
+        if _charge < 1.0:
+            return None
+    fast = _load_numba()
+    pending = getattr(_thread, "pending_limit", None)
+    if fast is not None and pending is not None:
+        fast.set_threads(pending)
+        _thread.pending_limit = None
+    return fast
 
 
 def limit_threads(n: int = 1) -> None:
     """Let the numba kernels called from this thread use at most ``n`` threads.
 
     Worker processes (DataLoader workers, synthesis workers) should call this with 1: several
-    processes each starting a pool of threads on the same cores run many times slower.
+    processes each starting a pool of threads on the same cores run many times slower. It imports
+    nothing: where numba is not imported yet, the limit waits for this thread's first numba call.
     """
-    if numba is not None:
-        numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
-
-
-def _serial_and_parallel(kernel):  # pragma: no cover - needs numba
-    """Compile ``kernel`` twice: serially and with ``parallel=True`` (its prange loops threaded).
-
-    The copies need their own names: numba's on-disk cache files are named after the function,
-    and its index does not tell the two compilations apart, so one would load the other's code.
-    """
-    twin = types.FunctionType(
-        kernel.__code__, kernel.__globals__, f"{kernel.__name__}_parallel", kernel.__defaults__
-    )
-    twin.__qualname__ = f"{kernel.__qualname__}_parallel"
-    return njit(cache=True)(kernel), njit(cache=True, parallel=True)(twin)
+    n = max(1, int(n))
+    if _numba_kernels is not None:
+        _numba_kernels.set_threads(n)
+    elif "numba" in sys.modules:  # imported by someone else: setting it now costs nothing
+        numba = sys.modules["numba"]
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    else:
+        _thread.pending_limit = n
+        return
+    _thread.pending_limit = None
 
 
 def _n_chunks(n_events: int) -> int:
     """How many threads a kernel splits ``n_events`` over (1 below PARALLEL_MIN_EVENTS)."""
     if n_events < PARALLEL_MIN_EVENTS:
         return 1
-    return max(1, min(numba.get_num_threads(), n_events // (PARALLEL_MIN_EVENTS // 4)))
+    threads = _load_numba().numba.get_num_threads()
+    return max(1, min(threads, n_events // (PARALLEL_MIN_EVENTS // 4)))
 
 
 def _outside_error(n_bad: int, width: int, height: int) -> ValueError:
@@ -87,27 +156,6 @@ def _check_inside_numpy(x: np.ndarray, y: np.ndarray, width: int, height: int) -
 
 
 # --------------------------------------------------------------------------- count slices
-if numba is not None:
-
-    def _count_slices(x, y, p, starts, stops, width, height):  # pragma: no cover - jitted
-        n_slices = starts.shape[0]
-        out = np.zeros((n_slices, 2, height, width), np.int32)
-        bad = np.zeros(n_slices, np.int64)
-        for s in prange(n_slices):
-            frame = out[s]
-            for i in range(starts[s], stops[s]):
-                xi = np.int64(x[i])
-                yi = np.int64(y[i])
-                if xi < 0 or yi < 0 or xi >= width or yi >= height:
-                    bad[s] += 1
-                    continue
-                frame[1 if p[i] > 0 else 0, yi, xi] += 1
-        return out, bad.sum()
-
-    # prange is range in the serial compilation
-    _count_slices_serial, _count_slices_parallel = _serial_and_parallel(_count_slices)
-
-
 def _count_slices_numpy(x, y, p, starts, stops, width, height):
     out = np.zeros((len(starts), 2, height, width), np.int32)
     plane = height * width
@@ -141,9 +189,10 @@ def count_slices(
     """
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     stops = np.ascontiguousarray(stops, dtype=np.int64)
-    if USE_NUMBA:
+    fast = _numba_for("count_slices", x.shape[0])
+    if fast is not None:
         serial = _n_chunks(x.shape[0]) == 1
-        kernel = _count_slices_serial if serial else _count_slices_parallel
+        kernel = fast.count_slices_serial if serial else fast.count_slices_parallel
         out, n_bad = kernel(x, y, p, starts, stops, width, height)
         if n_bad:
             raise _outside_error(int(n_bad), width, height)
@@ -152,43 +201,6 @@ def count_slices(
 
 
 # --------------------------------------------------------------------------- voxel grid
-if numba is not None:
-
-    def _voxel_grid_kernel(
-        x, y, t, p, t0, t_last, factor, n_bins, width, height, n_chunks
-    ):  # pragma: no cover
-        n = t.shape[0]
-        # private grids: each chunk of events scatters into its own copy, no atomics needed
-        grids = np.zeros((n_chunks, n_bins, height, width), np.float32)
-        bad = np.zeros(n_chunks, np.int64)
-        unsorted = np.zeros(n_chunks, np.int64)
-        for c in prange(n_chunks):
-            grid = grids[c]
-            for i in range(n * c // n_chunks, n * (c + 1) // n_chunks):
-                xi = np.int64(x[i])
-                yi = np.int64(y[i])
-                if xi < 0 or yi < 0 or xi >= width or yi >= height:
-                    bad[c] += 1
-                    continue
-                if t[i] < t0 or t[i] > t_last:  # a negative bin would write before the grid
-                    unsorted[c] += 1
-                    continue
-                ts = (np.float64(t[i]) - np.float64(t0)) * factor
-                bin_left = np.int64(ts)
-                frac = ts - bin_left
-                sign = 1.0 if p[i] > 0 else -1.0
-                if bin_left < n_bins:
-                    grid[bin_left, yi, xi] += sign * (1.0 - frac)
-                if bin_left + 1 < n_bins:
-                    grid[bin_left + 1, yi, xi] += sign * frac
-        out = grids[0].copy()
-        for c in range(1, n_chunks):
-            out += grids[c]
-        return out, bad.sum(), unsorted.sum()
-
-    _voxel_grid_serial, _voxel_grid_parallel = _serial_and_parallel(_voxel_grid_kernel)
-
-
 def _voxel_grid_numpy(x, y, t, p, t0, t_last, span, scale, n_bins, width, height):
     _check_inside_numpy(x, y, width, height)
     if t.size and (int(t.min()) < t0 or int(t.max()) > t_last):
@@ -216,9 +228,10 @@ def voxel_grid(x, y, t, p, t0, t_last, span, scale, n_bins, width, height) -> np
     Raises:
         ValueError: for an event outside the sensor, or a timestamp outside [t0, t_last].
     """
-    if USE_NUMBA:
+    fast = _numba_for("voxel_grid", t.shape[0])
+    if fast is not None:
         n_chunks = _n_chunks(t.shape[0])
-        kernel = _voxel_grid_serial if n_chunks == 1 else _voxel_grid_parallel
+        kernel = fast.voxel_grid_serial if n_chunks == 1 else fast.voxel_grid_parallel
         # one multiply per event instead of a divide; bilinear weights are continuous in time,
         # so the last-bit difference from dividing moves at most a rounding error of weight
         factor = float(scale) / float(span)
@@ -236,22 +249,6 @@ def voxel_grid(x, y, t, p, t0, t_last, span, scale, n_bins, width, height) -> np
 
 
 # --------------------------------------------------------------------------- last timestamps
-if numba is not None:
-
-    @njit(cache=True)
-    def _last_times_numba(x, y, t, p, width, height, never):  # pragma: no cover - jitted
-        last = np.full((2, height, width), never, np.int64)
-        n_bad = 0
-        for i in range(t.shape[0]):
-            xi = np.int64(x[i])
-            yi = np.int64(y[i])
-            if xi < 0 or yi < 0 or xi >= width or yi >= height:
-                n_bad += 1
-                continue
-            last[1 if p[i] > 0 else 0, yi, xi] = t[i]  # time-sorted: the last write is the latest
-        return last, n_bad
-
-
 def _last_times_numpy(x, y, t, p, width, height, never):
     _check_inside_numpy(x, y, width, height)
     last = np.full(2 * height * width, never, np.int64)
@@ -264,8 +261,9 @@ def _last_times_numpy(x, y, t, p, width, height, never):
 
 def last_times(x, y, t, p, width, height, never: int) -> np.ndarray:
     """Latest timestamp per polarity and pixel, int64 [2, height, width]; ``never`` where none."""
-    if USE_NUMBA:
-        last, n_bad = _last_times_numba(x, y, t, p, width, height, never)
+    fast = _numba_for("last_times", t.shape[0])
+    if fast is not None:
+        last, n_bad = fast.last_times(x, y, t, p, width, height, never)
         if n_bad:
             raise _outside_error(int(n_bad), width, height)
         return last
@@ -275,29 +273,6 @@ def last_times(x, y, t, p, width, height, never: int) -> np.ndarray:
 # --------------------------------------------------------------------------- denoise
 _OFFSETS_4 = ((-1, 0), (1, 0), (0, -1), (0, 1))
 _OFFSETS_8 = _OFFSETS_4 + ((-1, -1), (1, -1), (-1, 1), (1, 1))
-
-if numba is not None:
-
-    @njit(cache=True)
-    def _supported_numba(x, y, t, width, height, filter_time, diagonal, never):  # pragma: no cover
-        last = np.full((height + 2, width + 2), never, np.int64)  # one pixel of padding all round
-        keep = np.zeros(t.shape[0], np.bool_)
-        for i in range(t.shape[0]):
-            xi = np.int64(x[i]) + 1
-            yi = np.int64(y[i]) + 1
-            ti = t[i]
-            last[yi, xi] = ti
-            recent = max(last[yi, xi - 1], last[yi, xi + 1], last[yi - 1, xi], last[yi + 1, xi])
-            if diagonal:
-                recent = max(
-                    recent,
-                    last[yi - 1, xi - 1],
-                    last[yi - 1, xi + 1],
-                    last[yi + 1, xi - 1],
-                    last[yi + 1, xi + 1],
-                )
-            keep[i] = ti - recent < filter_time
-        return keep
 
 
 def _supported_numpy(x, y, t, width, height, filter_time, diagonal, never):
@@ -326,6 +301,7 @@ def supported_events(x, y, t, width, height, filter_time, diagonal: bool) -> np.
         return np.zeros(0, np.bool_)
     _check_inside_numpy(x, y, width, height)
     never = int(t[0]) - int(np.ceil(filter_time)) - 1  # t - never > filter_time for every event
-    if USE_NUMBA:
-        return _supported_numba(x, y, t, width, height, float(filter_time), diagonal, never)
+    fast = _numba_for("supported_events", t.shape[0])
+    if fast is not None:
+        return fast.supported(x, y, t, width, height, float(filter_time), diagonal, never)
     return _supported_numpy(x, y, np.asarray(t), width, height, filter_time, diagonal, never)
