@@ -49,6 +49,10 @@ test: lint
 bench: setup
 	$(PY) bench/representations.py
 	$(PY) bench/simulate.py
+	$(PY) bench/clip_preprocess.py
+	$(PY) bench/safe_clip_calls.py
+	$(PY) bench/zeroshot_text.py
+	$(PY) bench/feature_cache.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

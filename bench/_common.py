@@ -1,0 +1,60 @@
+"""Timing helpers shared by the benchmarks in bench/ (not part of the evclip package).
+
+The scripts run as ``python bench/<name>.py``, so this folder is on ``sys.path`` and they import
+this module as ``_common``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Waits for queued GPU work, so that a timer sees the whole call."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(
+    fn: Callable[[], Any], repeats: int, device: str | torch.device = "cpu", warmup: int = 1
+) -> tuple[float, Any]:
+    """Median wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` calls, and the
+    last result."""
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    synchronize(device)
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        result = fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def machine_note(threads: int) -> str:
+    """One line saying where the numbers come from (cores, load, torch threads)."""
+    try:
+        load = f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        load = "unknown"
+    cores = os.cpu_count()
+    return (
+        f"machine: {cores} CPU cores, 1-min load average {load} at start, {threads} torch "
+        f"thread(s); a shared machine: other jobs run at the same time, so treat the absolute "
+        f"numbers as indicative and the ratio (both measured in the same run) as the result"
+    )
+
+
+def fail(message: str) -> None:
+    """Prints ``message`` to stderr and exits with status 1 (outputs disagree)."""
+    print(f"FAILED: {message}", file=sys.stderr)
+    raise SystemExit(1)
