@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -237,7 +238,7 @@ def test_build_layout_matches_hardvs(small_build):
                 assert [p.name for p in pngs] == [f"{i:08d}.png" for i in range(n_frames)]
             assert (folder / f"{sample}.npz").is_file()
     assert total == 64
-    assert not list(root.rglob(".tmp-*"))
+    assert not list(root.rglob(".*"))  # no temporary left anywhere
     zeroshot = {label for _, _, label in _read_split(root, "zeroshot")}
     train = {label for _, _, label in _read_split(root, "train")}
     assert zeroshot == set(manifest["heldout_labels"]) and not zeroshot & train
@@ -335,9 +336,11 @@ def test_build_is_deterministic_and_resumes(small_build, tmp_path):
     assert _hashes(copy) == reference
     victim = copy / _read_split(copy, "test")[0][0]
     shutil.rmtree(victim)
-    (victim.parent / f".tmp-{victim.name}").mkdir()  # an interrupted earlier write
+    stale = victim.parent / f".{victim.name}.{DEAD_PID}.k3x9_qz7"  # an interrupted earlier write
+    stale.mkdir()
+    (stale / f"{victim.name}.npz").write_bytes(b"half a file")
     manifest = build_synthetic_benchmark(copy, size="small", seed=0, progress=False)
-    assert manifest["written_now"] == 1
+    assert manifest["written_now"] == 1 and not stale.exists()
     assert _hashes(copy) == reference
     with pytest.raises(ValueError, match="different seed"):
         build_synthetic_benchmark(copy, size="small", seed=1, progress=False)
@@ -401,6 +404,70 @@ def test_write_sample_leaves_nothing_when_a_write_fails(tmp_path):
     assert list((tmp_path / spec.class_dir).iterdir()) == []  # no final folder, no .tmp- folder
 
 
+DEAD_PID = 4_194_305  # above Linux's largest pid_max: no such process
+
+
+def _write_sample_killed_at_third_png(root: Path, spec, sample) -> int:
+    """Run write_sample in a forked child that SIGKILLs itself as it saves its third PNG (no
+    handler, no cleanup can run); returns the dead child's pid."""
+    from PIL import Image
+
+    from evclip.datasets.synthetic import write_sample
+
+    pid = os.fork()
+    if pid == 0:  # the child never returns into pytest
+        try:
+            original, saved = Image.Image.save, []
+
+            def save(self, *args, **kwargs):
+                saved.append(1)
+                if len(saved) == 3:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return original(self, *args, **kwargs)
+
+            Image.Image.save = save
+            write_sample(root, spec, sample)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    return pid
+
+
+def test_next_build_removes_what_killed_builds_left_and_nothing_else(small_build, tmp_path):
+    from evclip.datasets.synthetic import build_synthetic_benchmark, render_sample
+
+    root, _ = small_build
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    reference = _hashes(copy)
+    spec = plan_samples(SMALL, 0, world.digit_instance_counts()).samples[3]
+    shutil.rmtree(copy / spec.relative_path)
+    pid = _write_sample_killed_at_third_png(copy, spec, render_sample(spec, SMALL, seed=0))
+    folder = copy / spec.class_dir
+    killed = [p for p in folder.iterdir() if p.name.startswith(f".{spec.name}.{pid}.")]
+    assert len(killed) == 1 and len(list(killed[0].rglob("*.png"))) == 2  # what SIGKILL leaves
+    stale = [
+        *killed,
+        folder / ".tmp-sample_09998",  # named before the pid was, untouched for two hours
+        copy / f".captions.{DEAD_PID}.k3x9_qz7",
+        copy / f".manifest.json.{DEAD_PID}.a1b2c3d4.tmp",
+    ]
+    kept = [
+        folder / f".sample_09997.{os.getpid()}.k3x9_qz7",  # a build still writing
+        folder / ".tmp-sample_09999",  # an old-style name, but written to just now
+        folder / f".notes.{DEAD_PID}.k3x9_qz7",  # not something a build writes
+    ]
+    for path in [*stale[1:], *kept]:
+        path.mkdir() if path.suffix != ".tmp" else path.write_text("{")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale[1], (two_hours_ago, two_hours_ago))
+    manifest = build_synthetic_benchmark(copy, size="small", seed=0, progress=False)
+    assert manifest["written_now"] == 1
+    assert [p for p in stale if p.exists()] == [] and all(p.is_dir() for p in kept)
+    assert _hashes(copy) == reference
+
+
 def test_parallel_build_stops_on_ctrl_c_and_resumes_identically(tmp_path, monkeypatch):
     import tqdm
 
@@ -422,7 +489,7 @@ def test_parallel_build_stops_on_ctrl_c_and_resumes_identically(tmp_path, monkey
     monkeypatch.undo()
     done = list(copy.glob("action_*/sample_*"))  # the pool has stopped: nothing runs any more
     assert 1 <= len(done) <= 5  # the clip counted, plus those already running: not all 22
-    assert not list(copy.rglob(".tmp-*"))
+    assert not list(copy.rglob(".*"))
     manifest = build_synthetic_benchmark(copy, config=tiny, progress=False)
     assert manifest["written_now"] == 22 - len(done)
     assert _hashes(copy) == _hashes(reference)  # clips from worker processes, byte for byte

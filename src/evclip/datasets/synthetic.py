@@ -48,6 +48,8 @@ from evclip.datasets.hardvs import HARDVS
 from evclip.datasets.synthetic_layout import (
     SampleSpec,
     plan_samples,
+    remove_stale_build_temporaries,
+    temp_folder_beside,
     write_atomic,
     write_captions,
     write_split_files,
@@ -271,8 +273,7 @@ def write_sample(root: Path, spec: SampleSpec, sample: RenderedSample) -> Path:
     from evclip.io.writers import open_writer
 
     final = root / spec.relative_path
-    tmp = final.with_name(f".tmp-{spec.name}")
-    shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed mid-write
+    tmp = temp_folder_beside(final)  # one killed mid-write goes at the next build's start
     try:
         for kind, frames in (("aps", sample.rgb), ("dvs", sample.event_images)):
             folder = tmp / f"{spec.name}_{kind}"
@@ -374,6 +375,7 @@ def build_synthetic_benchmark(
         write_atomic(root / "manifest.json", json.dumps({**header, "complete": False}, indent=2))
     for spec in plan.samples:
         (root / spec.class_dir).mkdir(exist_ok=True)
+    remove_stale_build_temporaries(root, (spec.class_dir for spec in plan.samples))
     started = time.perf_counter()
     written = _run_samples(root, plan.samples, config, seed, workers, progress)
     n_captions = write_captions(root, config, seed, plan)

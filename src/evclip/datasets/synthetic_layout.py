@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evclip.datasets import synthetic_render as world
+from evclip.io.atomic import LEGACY_AGE_S, atomic_output, remove_stale_temporaries
 
 if TYPE_CHECKING:
     from evclip.datasets.synthetic import SyntheticConfig
@@ -125,9 +130,86 @@ def plan_samples(config: SyntheticConfig, seed: int, instance_counts: dict[int, 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a text file through a temporary name, so it is complete or absent."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+
+
+# ------------------------------------------------------------------ temporaries of killed builds
+# A temporary is named ``.<target>.<pid>.<8 characters>`` (``.tmp`` after it for a file), as in
+# :mod:`evclip.io.atomic`, so that a later build can tell whether its writer is still alive.
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.\d+\.[A-Za-z0-9_]{8}(?:\.tmp)?")
+_LEGACY_TEMP_NAME = re.compile(r"\.tmp-(?P<target>.+)")  # before the pid was part of the name
+_SAMPLE_NAME = re.compile(r"sample_\d+")
+
+
+def temp_folder_beside(final: Path) -> Path:
+    """A new empty folder beside ``final``, to fill and then rename to it; named after it and
+    this process."""
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    tmp.mkdir()
+    return tmp
+
+
+def _is_build_target(target: str, in_root: bool) -> bool:
+    """Whether a build writes ``target``: a clip folder in a class folder; the captions folder
+    or a list, names or manifest file in the root."""
+    if in_root:
+        return target == "captions" or target.endswith((".txt", ".json", ".jsonl"))
+    return _SAMPLE_NAME.fullmatch(target) is not None
+
+
+def _untouched_for(path: Path, seconds: float) -> bool:
+    """Whether neither ``path`` nor anything directly in it changed in the last ``seconds``."""
+    try:
+        times = [path.lstat().st_mtime]
+        if path.is_dir() and not path.is_symlink():
+            times += [child.lstat().st_mtime for child in path.iterdir()]
+    except OSError:
+        return False  # vanished or unreadable: leave it
+    return time.time() - max(times) > seconds
+
+
+def _delete(path: Path) -> bool:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def _remove_stale_in(folder: Path, in_root: bool) -> list[Path]:
+    try:
+        names = [entry.name for entry in os.scandir(folder) if entry.name.startswith(".")]
+    except OSError:
+        return []
+    removed, targets = [], set()
+    for name in names:
+        match = _TEMP_NAME.fullmatch(name) or _LEGACY_TEMP_NAME.fullmatch(name)
+        if match is None or not _is_build_target(match["target"], in_root):
+            continue
+        if match.re is _TEMP_NAME:
+            targets.add(match["target"])
+        elif _untouched_for(folder / name, LEGACY_AGE_S) and _delete(folder / name):
+            removed.append(folder / name)
+    for target in sorted(targets):  # deleted only where the writing process no longer exists
+        removed += remove_stale_temporaries(folder / target)
+    return removed
+
+
+def remove_stale_build_temporaries(root: Path, class_dirs: Iterable[str]) -> list[Path]:
+    """Delete what killed builds left in ``root`` and its class folders; returns those paths.
+
+    Only the temporaries of what a build writes (clip folders, captions, list files, manifest)
+    go, and only those whose writing process no longer exists, or, for names from before the pid
+    was part of them (``.tmp-<name>``), those untouched for :data:`LEGACY_AGE_S` seconds.
+    """
+    removed = _remove_stale_in(root, in_root=True)
+    for class_dir in sorted(set(class_dirs)):
+        removed += _remove_stale_in(root / class_dir, in_root=False)
+    return removed
 
 
 def split_lines(samples: list[SampleSpec], n_frames: int) -> str:
@@ -213,15 +295,17 @@ def write_captions(root: Path, config: SyntheticConfig, seed: int, plan: Plan) -
     final, listing = root / "captions", root / "captions.jsonl"
     if final.is_dir() and listing.is_file():
         return sum(1 for _ in listing.open())
-    tmp = root / ".tmp-captions"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    lines = []
-    for index in range(config.n_captions):
-        image, record = render_caption_image(config, plan, seed, index)
-        Image.fromarray(image).save(tmp / f"{index:06d}.png")
-        lines.append(json.dumps({"image": f"captions/{index:06d}.png", **record}) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    tmp = temp_folder_beside(final)
+    try:
+        lines = []
+        for index in range(config.n_captions):
+            image, record = render_caption_image(config, plan, seed, index)
+            Image.fromarray(image).save(tmp / f"{index:06d}.png")
+            lines.append(json.dumps({"image": f"captions/{index:06d}.png", **record}) + "\n")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    except BaseException:  # Ctrl-C or a failed write: leave nothing half-made behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     write_atomic(listing, "".join(lines))
     return config.n_captions
