@@ -146,7 +146,7 @@ def temp_folder_beside(final: Path) -> Path:
     """A new empty folder beside ``final``, to fill and then rename to it; named after it and
     this process."""
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    tmp.mkdir()
+    tmp.mkdir(parents=True)
     return tmp
 
 
