@@ -104,7 +104,9 @@ def test_parse_hardvs_separators_and_errors():
 
 
 def test_registry_lists_every_reader():
-    assert DATASETS.names() == [
+    # Other test modules may register toy datasets of their own (tests/engine_helpers.py).
+    builtin = [name for name in DATASETS.names() if not name.startswith("engine_")]
+    assert builtin == [
         "asl_dvs",
         "dvs_gesture",
         "folder",
