@@ -194,3 +194,20 @@ def test_sigterm_terminates_running_jobs_instead_of_waiting_for_them():
     process.communicate(timeout=30)  # the running jobs sleep 60 s
     assert process.returncode == 143
     assert time.monotonic() - started < 30
+
+
+def test_jobs_run_here_on_one_torch_thread_and_restore_it():
+    import torch
+
+    from evclip.simulate.workers import run_in_workers
+
+    def threads(_item: int) -> int:
+        return torch.get_num_threads()
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert list(run_in_workers(threads, range(3), workers=1)) == [1, 1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
