@@ -47,7 +47,7 @@ def test_hdf5_bad_files(tmp_path):
 
 def test_h5py_missing_is_explained(monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
-    with pytest.raises(ImportError, match=r"pip install evclip\[readers\]"):
+    with pytest.raises(ImportError, match=r'pip install "evclip\[readers\]"'):
         import_h5py()
 
 
