@@ -22,22 +22,30 @@ def synchronize(device: str | torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(
-    fn: Callable[[], Any], repeats: int, device: str | torch.device = "cpu", warmup: int = 1
-) -> tuple[float, Any]:
-    """Median wall-clock seconds of ``repeats`` calls of ``fn`` after ``warmup`` calls, and the
-    last result."""
-    result = None
+def interleaved_medians(
+    runs: dict[str, Callable[[], Any]],
+    repeats: int,
+    device: str | torch.device = "cpu",
+    warmup: int = 1,
+) -> dict[str, tuple[float, Any]]:
+    """Median seconds and last result of each run, timed in alternating rounds.
+
+    Each round times every run once, so on a shared machine a burst of load from other jobs
+    falls on all of them rather than on whichever happened to be running.
+    """
+    results: dict[str, Any] = {}
     for _ in range(warmup):
-        result = fn()
-    synchronize(device)
-    times = []
+        for name, fn in runs.items():
+            results[name] = fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        result = fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        for name, fn in runs.items():
+            synchronize(device)
+            start = time.perf_counter()
+            results[name] = fn()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), results[name]) for name in runs}
 
 
 def machine_note(threads: int) -> str:

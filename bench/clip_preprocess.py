@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import fail, machine_note, median_seconds
+from _common import fail, interleaved_medians, machine_note
 from PIL import Image
 
 from evclip.backbones import load_clip
@@ -104,22 +104,22 @@ def main() -> None:
         return clip.preprocess(images).cpu()  # numpy [B, H, W, 3] uint8 in, as a loader gives it
 
     runs = {
-        "evclip ClipBackbone.preprocess": (evclip_run, args.device),
-        "Pillow per image + numpy": (lambda: pil_preprocess(images, args.size, mean, std), "cpu"),
+        "evclip ClipBackbone.preprocess": evclip_run,
+        "Pillow per image + numpy": lambda: pil_preprocess(images, args.size, mean, std),
     }
     processor = hf_processor(args.size, mean, std)
     if processor is not None:
         backend = type(processor).__name__
-        runs[f"transformers {backend}"] = (
-            lambda: processor(images=image_list, return_tensors="pt")["pixel_values"],
-            "cpu",
-        )
-    results = {
-        name: median_seconds(fn, args.repeats, device) for name, (fn, device) in runs.items()
-    }
+        runs[f"transformers {backend}"] = lambda: processor(images=image_list, return_tensors="pt")[
+            "pixel_values"
+        ]
+    results = interleaved_medians(runs, args.repeats, args.device)
     ours_s, ours = results["evclip ClipBackbone.preprocess"]
     shape = f"{args.batch} images {args.height}x{args.width} -> {args.size}x{args.size}"
-    print(f"CLIP preprocessing: {shape}, evclip on {args.device}, median of {args.repeats}")
+    print(
+        f"CLIP preprocessing: {shape}, evclip on {args.device}, median of {args.repeats} "
+        "alternating rounds"
+    )
     print(machine_note(torch.get_num_threads()))
     header = f"{'ms':>9}{'images/s':>10}{'evclip x':>10}{'max|diff|':>11}{'mean|diff|':>11}"
     print(f"{'pipeline':<40}{header}")

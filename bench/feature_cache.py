@@ -28,10 +28,11 @@ import time
 from pathlib import Path
 
 import torch
-from _common import fail, machine_note, median_seconds
+from _common import fail, interleaved_medians, machine_note
 
 from evclip.backbones.configs import build_random_clip, clip_config
 from evclip.datasets import build_synthetic_benchmark, get_dataset
+from evclip.datasets.synthetic import FORMAT_VERSION
 from evclip.engine.cache import (
     CachedDataset,
     FeatureCache,
@@ -86,7 +87,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--root",
         type=Path,
-        default=Path(tempfile.gettempdir()) / "evclip-bench-synthetic-small",
+        # a new format version of the benchmark gets a new folder (an old build is refused)
+        default=Path(tempfile.gettempdir()) / f"evclip-bench-synthetic-small-v{FORMAT_VERSION}",
         help="the small synthetic benchmark (built there when missing or unfinished)",
     )
     parser.add_argument("--split", default="test", help="test: 20 clips; train: 40")
@@ -121,12 +123,12 @@ def main() -> None:
         cached = CachedDataset(cache, class_names_of(dataset), sample_paths(dataset))
         files = IndexedDataset(dataset)
         initial = {k: v.clone() for k, v in method.state_dict().items()}
-        recompute_s, recompute_losses = median_seconds(
-            lambda: run_epoch(method, files, initial, args), args.repeats, args.device, warmup=0
-        )
-        cached_s, cached_losses = median_seconds(
-            lambda: run_epoch(method, cached, initial, args), args.repeats, args.device, warmup=0
-        )
+        runs = {
+            "recompute": lambda: run_epoch(method, files, initial, args),
+            "cached": lambda: run_epoch(method, cached, initial, args),
+        }
+        results = interleaved_medians(runs, args.repeats, args.device, warmup=0)
+        (recompute_s, recompute_losses), (cached_s, cached_losses) = results.values()
         method.load_state_dict(initial)
         logits_diff = float((first_logits(method, files, args) - first_logits(method, cached, args))
                             .abs().max())  # fmt: skip
@@ -137,7 +139,7 @@ def main() -> None:
         f"SAFE epoch with a frozen CLIP (width {args.width}, {args.layers} layers, "
         f"{args.image_size} px, patch {args.patch}): {n} samples of the synthetic '{args.split}' "
         f"split, {args.frames} RGB + {args.frames} event frames each, batch {args.batch}, "
-        f"{args.device}, median of {args.repeats} epochs"
+        f"{args.device}, median of {args.repeats} alternating epochs each"
     )
     print(machine_note(torch.get_num_threads()))
     print(f"{'epoch':<46}{'seconds':>9}{'samples/s':>11}")

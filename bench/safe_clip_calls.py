@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from _common import fail, machine_note, median_seconds
+from _common import fail, interleaved_medians, machine_note
 
 from evclip.backbones.configs import build_random_clip, clip_config
 from evclip.models.safe import FEATURE_KEYS, build_safe
@@ -86,12 +86,12 @@ def main() -> None:
     images = len(safe.modalities) * args.batch * args.frames
 
     with torch.no_grad():
-        batched_s, batched = median_seconds(
-            lambda: safe.extract_features(batch), args.repeats, args.device
-        )
-        looped_s, looped = median_seconds(
-            lambda: per_image_features(safe, batch), args.repeats, args.device
-        )
+        runs = {
+            "batched": lambda: safe.extract_features(batch),
+            "looped": lambda: per_image_features(safe, batch),
+        }
+        results = interleaved_medians(runs, args.repeats, args.device)
+    (batched_s, batched), (looped_s, looped) = results["batched"], results["looped"]
     for key, value in looped.items():
         if batched[key].shape != value.shape:
             fail(f"{key}: batched shape {tuple(batched[key].shape)} != {tuple(value.shape)}")
@@ -103,7 +103,8 @@ def main() -> None:
     print(
         f"SAFE CLIP calls: {args.batch} samples x {args.frames} frames x "
         f"{len(safe.modalities)} modalities = {images} images of {args.input_size}x"
-        f"{args.input_size}; {model}; {args.device}, no_grad, median of {args.repeats}"
+        f"{args.input_size}; {model}; {args.device}, no_grad, median of {args.repeats} "
+        "alternating rounds"
     )
     print(machine_note(torch.get_num_threads()))
     print(f"{'approach':<44}{'calls':>7}{'ms':>10}{'images/s':>10}")

@@ -20,7 +20,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from _common import fail, machine_note, median_seconds
+from _common import fail, interleaved_medians, machine_note
 
 from evclip.backbones.configs import build_random_clip, clip_config
 from evclip.datasets.synthetic import SyntheticConfig
@@ -71,13 +71,12 @@ def main() -> None:
     sentences = len(names) * len(templates)
 
     with torch.no_grad():
-        batched_s, batched = median_seconds(
-            lambda: zero_shot_classifier(clip, names, templates, batch_size=args.chunk),
-            args.repeats,
-        )
-        looped_s, looped = median_seconds(
-            lambda: per_class_classifier(clip, names, templates), args.repeats
-        )
+        runs = {
+            "batched": lambda: zero_shot_classifier(clip, names, templates, batch_size=args.chunk),
+            "looped": lambda: per_class_classifier(clip, names, templates),
+        }
+        results = interleaved_medians(runs, args.repeats)
+    (batched_s, batched), (looped_s, looped) = results["batched"], results["looped"]
     if batched.shape != looped.shape:
         fail(f"classifier shapes differ: {tuple(batched.shape)} != {tuple(looped.shape)}")
     worst = float((batched - looped).abs().max())
@@ -85,7 +84,8 @@ def main() -> None:
     print(
         f"zero-shot classifier: {len(names)} classes x {len(templates)} templates "
         f"({args.templates}) = {sentences} sentences; text tower width {args.width}, "
-        f"{args.layers} layers, context {clip.context_length}; median of {args.repeats}"
+        f"{args.layers} layers, context {clip.context_length}; median of {args.repeats} "
+        "alternating rounds"
     )
     print(machine_note(torch.get_num_threads()))
     print(f"{'approach':<46}{'calls':>7}{'ms':>10}{'sentences/s':>13}")
