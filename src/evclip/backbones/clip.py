@@ -158,15 +158,19 @@ class ClipBackbone(nn.Module):
         Returns:
             Text embeddings [B, D].
         """
-        length = embeds.shape[1]
+        eos = eos_positions(ids.to(embeds.device), self.tokenizer.eos_id)  # (B,)
+        # The mask is causal: positions after the last eos cannot change any pooled output, so
+        # the tower runs on the shortest prefix that holds every eos (16 of 77 for ImageNet's
+        # prompts, about 4x less work).
+        length = int(eos.max()) + 1 if eos.numel() else embeds.shape[1]
+        embeds = embeds[:, :length]
         hidden = self.text.embeddings(inputs_embeds=embeds.to(self.dtype))  # (B, L, Wt) + positions
         blocked = torch.full((length, length), torch.finfo(hidden.dtype).min, device=hidden.device)
         causal = blocked.triu(1).to(hidden.dtype)[None, None]  # (1, 1, L, L) additive
         hidden = self.text.encoder(inputs_embeds=hidden, attention_mask=causal).last_hidden_state
         hidden = self.text.final_layer_norm(hidden)
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        eos = eos_positions(ids.to(hidden.device), self.tokenizer.eos_id)  # (B,)
-        pooled = hidden[rows, eos]  # (B, Wt)
+        pooled = hidden[rows, eos.to(hidden.device)]  # (B, Wt)
         features = self.model.text_projection(pooled)  # (B, D)
         return F.normalize(features, dim=-1) if normalize else features
 
