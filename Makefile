@@ -54,5 +54,14 @@ bench: setup
 	$(PY) bench/zeroshot_text.py
 	$(PY) bench/feature_cache.py
 
+# The main job: build the offline benchmark, train SAFE and its RGB-only / events-only floors on
+# the shipped tiny CLIP, and write DEMO_OUT/report (report.md, metrics.json, plots). Re-running
+# continues where it stopped. E.g. make demo DEMO_ARGS="--seeds 3".
+DEMO_OUT ?= demo_out
+DEMO_ARGS ?=
+.PHONY: demo
+demo: setup
+	HF_HUB_OFFLINE=1 $(VENV)/bin/evclip demo $(DEMO_OUT) $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
