@@ -31,7 +31,16 @@ from evclip.pretrain.train import PretrainConfig, contrastive_loss, pretrain
 
 SHIPPED = Path(__file__).parents[1] / "src/evclip/backbones/pretrained/evclip-tiny-bench"
 TINY = PretrainConfig(steps=6, batch_size=20, lr=3e-3, warmup_steps=1, spec=TinyClipSpec.tiny())
-RUN = {"checkpoint_every": 2, "eval_every": 3, "monitor_images": 10, "eval_images": 10}
+RUN = {"checkpoint_every": 2, "eval_every": 100, "monitor_images": 10, "eval_images": 10}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: a second intra-op thread only spins (9x the CPU time on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +114,16 @@ def test_contrastive_loss_matches_clip_with_distinct_captions():
         + torch.nn.functional.cross_entropy(logits.T, labels)
     )
     assert torch.allclose(ours, expected)
+    scenes = np.array([0, 0, 1, 1])  # two hard-negative groups of two
+    grouped = contrastive_loss(images, texts, scale, np.eye(4, dtype=bool), scenes, 0.5)
+    within = torch.stack(
+        [
+            torch.nn.functional.cross_entropy(block, torch.arange(2), reduction="none")
+            + torch.nn.functional.cross_entropy(block.T, torch.arange(2), reduction="none")
+            for block in (logits[:2, :2], logits[2:, 2:])
+        ]
+    )
+    assert torch.allclose(grouped, expected + 0.5 * 0.5 * within.mean())
 
 
 def _fixed_batch_loss(model, tokenizer, bench) -> float:
@@ -204,7 +223,9 @@ def test_shipped_tiny_bench_names_digits_and_colours_zero_shot():
     with torch.no_grad():
         image_embeds = clip.encode_image(clip.preprocess(images))
         text_embeds = evaluate.class_embeddings(clip.encode_text, classes)
-    scale = float(clip.logit_scale.exp())
+    scale = float(clip.logit_scale.detach().exp())
     result = evaluate.attribute_accuracy(image_embeds, records, classes, text_embeds, scale)
+    # measured on these 100 images: colour 1.0, digit 0.89, background 0.64 (chance 1/6, 1/5, 1/4)
     assert result["colour"]["accuracy"] >= 0.9
-    assert result["digit"]["accuracy"] >= 2.5 * result["digit"]["chance"]
+    assert result["digit"]["accuracy"] >= 0.7
+    assert result["background"]["accuracy"] >= 0.4

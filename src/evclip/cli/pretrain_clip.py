@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("output", help="output folder (the model; resumable checkpoint inside)")
     parser.add_argument("--data", help="synthetic benchmark folder (its manifest.json is read)")
     parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (1500)")
-    parser.add_argument("--batch-size", type=int, default=250, help="pairs per step (250)")
+    parser.add_argument("--batch-size", type=int, default=128, help="pairs per step (128)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (1e-3)")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and batches (0)")
     parser.add_argument("--resume", action="store_true", help="continue OUT's checkpoint")

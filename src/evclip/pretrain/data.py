@@ -193,12 +193,14 @@ class PairBatch:
         records: what each image shows.
         captions: one caption per image.
         stated: the attributes each caption states (the others match any image).
+        scenes: int [B], the scene each image was drawn in (a hard-negative group shares one).
     """
 
     images: np.ndarray
     records: list[PairRecord]
     captions: list[str]
     stated: list[frozenset[str]]
+    scenes: np.ndarray
 
 
 def _draw_caption(rng: np.random.Generator, partial_probability: float, need_digit: bool):
@@ -232,8 +234,9 @@ def sample_batch(
     group_size = max(1, min(group_size, len(pairs.digits)))
     pools = pairs.instances(heldout=False)
     n_grouped = int(batch_size * group_fraction) // group_size * group_size if group_size > 1 else 0
-    images, records, captions, stated = [], [], [], []
+    images, records, captions, stated, scenes = [], [], [], [], []
     while len(images) < batch_size:
+        scene_id = len(set(scenes))
         in_group = len(images) < n_grouped
         size = group_size if in_group else 1
         scene = draw_scene(pairs, rng)
@@ -251,7 +254,8 @@ def sample_batch(
             records.append(record)
             captions.append(format_caption(template, record, motion, prefix))
             stated.append(template_attributes(template))
-    return PairBatch(np.stack(images), records, captions, stated)
+            scenes.append(scene_id)
+    return PairBatch(np.stack(images), records, captions, stated, np.asarray(scenes))
 
 
 def heldout_set(pairs: PairWorld, n: int, seed: int) -> tuple[np.ndarray, list[PairRecord]]:

@@ -27,15 +27,17 @@ IMAGE_STD = (0.16, 0.16, 0.16)
 class TinyClipSpec:
     """Sizes of the pre-trained CLIP (defaults: the shipped ``evclip-tiny-bench``)."""
 
+    # 32 px with 8 px patches (16 tokens): a supervised probe of this tower left chance after
+    # ~125 steps, against none in 125 steps at 4 px patches (64 tokens), for a quarter the cost
     image_size: int = 32
-    patch_size: int = 4
+    patch_size: int = 8
     vision_width: int = 128
-    vision_layers: int = 4
+    vision_layers: int = 3
     vision_heads: int = 4
-    text_width: int = 128
-    text_layers: int = 3
+    text_width: int = 64
+    text_layers: int = 2
     text_heads: int = 4
-    embed_dim: int = 128
+    embed_dim: int = 64
     context_length: int = 24
     mlp_ratio: int = 4
 
@@ -136,8 +138,11 @@ def preprocessor_config(size: int) -> dict:
 
 def save_folder(model, words: list[str], spec: TinyClipSpec, folder: Path, info: dict) -> None:
     """Write the model as a Hugging Face CLIP folder plus ``pretrain.json`` (how it was made)."""
+    from transformers.utils import logging
+
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(folder), safe_serialization=True)
+    logging.disable_progress_bar()  # one file of a few MB: no "Writing model shards" bar
+    model.save_pretrained(str(folder))
     build_tokenizer(words, spec.context_length).save_pretrained(str(folder))
     (folder / "preprocessor_config.json").write_text(
         json.dumps(preprocessor_config(spec.image_size), indent=2) + "\n"
