@@ -12,6 +12,7 @@ from evclip.engine.report import (
     ReportError,
     RunResult,
     aggregate,
+    compare,
     format_cell,
     parse_table,
     read_run,
@@ -70,6 +71,23 @@ def test_cells_and_table_format_percentages_and_read_back():
     assert back["R"]["top5"] == {"mean": 0.9, "std": None}
     with pytest.raises(ReportError, match="no results table"):
         parse_table("| something | else |")
+
+
+def test_compare_calls_a_margin_clear_only_beyond_two_standard_errors():
+    rows = aggregate([_result("s", 0, 0.50), _result("r", 0, 0.30), _result("e", 0, 0.46)])
+    lines = compare(rows, "s")  # n = 40: se(0.5 vs 0.3) = 0.107, se(0.5 vs 0.46) = 0.112
+    assert lines[0] == (
+        "S vs R: +20.00 points of top-1 (standard error 10.72): within two standard errors: "
+        "not a clear difference."
+    )
+    assert lines[1].startswith("S vs E: +4.00 points") and "not a clear" in lines[1]
+    for row in rows:
+        row["num_samples"] = 400
+    lines = compare(rows, "s")
+    assert lines[0].endswith("(standard error 3.39): a clear margin.")
+    assert compare(rows, "r")[0].endswith("clearly worse.")
+    with pytest.raises(ReportError, match="no model 'x'"):
+        compare(rows, "x")
 
 
 def test_read_run_names_the_file_when_results_are_missing(tmp_path):
@@ -167,7 +185,7 @@ def quick_demo(tmp_path_factory):
     from evclip.cli.main import main
 
     out = tmp_path_factory.mktemp("demo") / "out"
-    args = ["demo", str(out), "--quick", "--clip", "test_clip_tiny", "--workers", "1", "--quiet"]
+    args = ["demo", str(out), "--quick", "--workers", "1", "--quiet"]  # the shipped tiny CLIP
     import contextlib
     import io
 
@@ -183,7 +201,8 @@ def test_quick_demo_writes_a_report_whose_table_is_its_metrics(quick_demo):
     report = out / "report"
     text = (report / "report.md").read_text()
     metrics = json.loads((report / "metrics.json").read_text())
-    assert "evclip demo " + str(out) + " --quick --clip test_clip_tiny" in text
+    assert f"evclip demo {out} --quick\n" in text
+    assert "CLIP: `evclip-tiny-bench`, frozen" in text
     table = parse_table(text)
     models = {row["model"]: row for row in metrics["models"]}
     assert list(table) == list(models) == ["SAFE (RGB + events + text)", "RGB only", "events only"]
@@ -210,7 +229,7 @@ def test_quick_demo_reruns_from_what_it_has(quick_demo):
     (out / "runs" / "rgb" / "seed0" / "metrics.json").unlink()
     assert main(args) == 0
     after = json.loads((out / "report" / "metrics.json").read_text())
-    states = {k: v["state"] for k, v in after["runs"].items()}
+    states = {k: v["state"] for k, v in after["seconds"].items() if isinstance(v, dict)}
     assert states == {"safe/seed0": "done", "rgb/seed0": "resume", "events/seed0": "done"}
     for old, new in zip(before["models"], after["models"], strict=True):
         assert old["test"] == new["test"]

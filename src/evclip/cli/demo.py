@@ -260,11 +260,6 @@ def run(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """The demo (see the module docstring); returns the exit status."""
-    import torch
-
-    from evclip.engine.report import read_run, results_table, write_report
-    from evclip.engine.trainer import TrainingInterrupted
-
     started = time.perf_counter()
     layout = folders(args)
     layout["out"].mkdir(parents=True, exist_ok=True)
@@ -273,10 +268,31 @@ def run_demo(args: argparse.Namespace) -> int:
     manifest = ensure_benchmark(
         layout["benchmark"], quick=args.quick, workers=args.workers, progress=not args.quiet
     )
-    bench_seconds = time.perf_counter() - started
     sizes = carve_validation(layout["benchmark"])
+    timings = {"benchmark": round(time.perf_counter() - started, 1)}
     _stage(f"benchmark ready: {manifest['counts']}; fit/val {sizes}", started)
-    results, timings = [], {}
+    results = train_all(args, layout, timings, started)
+    if results is None:
+        return 130
+    timings["total"] = round(time.perf_counter() - started, 1)
+    facts = {"manifest": manifest, "sizes": sizes, "timings": timings, "load": load}
+    paths, rows = write_demo_report(args, layout, results, facts)
+    _stage(f"report: {paths['report']}", started)
+    from evclip.engine.report import compare, results_table
+
+    print(results_table(rows))
+    print("\n" + "\n".join(compare(rows, MODELS[0].key)))
+    print(f"\n{timings['total']:.0f} s in all; report in {paths['report']}")
+    return 0
+
+
+def train_all(args: argparse.Namespace, layout: dict[str, Path], timings: dict, started: float):
+    """Train (or resume, or reuse) every model and seed; their results, or None when a run
+    was interrupted (its checkpoint is saved; the next call continues)."""
+    from evclip.engine.report import read_run
+    from evclip.engine.trainer import TrainingInterrupted
+
+    results = []
     for seed in range(args.seeds):
         for model in MODELS:
             config = demo_config(args, layout, model, seed)
@@ -284,14 +300,15 @@ def run_demo(args: argparse.Namespace) -> int:
             try:
                 state, seconds = train_one(config)
             except TrainingInterrupted as err:
+                stopped = str(err).split("; resume")[0]
                 print(
-                    f"evclip demo: {model.name}, seed {seed}: {str(err).split('; resume')[0]} "
-                    "(checkpoint saved); continue with: "
-                    f"{reproduce_command(args)}",
+                    f"evclip demo: {model.name}, seed {seed}: {stopped} (checkpoint saved); "
+                    f"continue with: {reproduce_command(args)}",
                     file=sys.stderr,
                 )
-                return 130
-            timings[f"{model.key}/seed{seed}"] = {"state": state, "seconds": round(seconds, 1)}
+                return None
+            name = f"{model.key}/seed{seed}"
+            timings[name] = {"state": state, "seconds": round(seconds, 1)}
             results.append(
                 read_run(
                     config.run.out_dir,
@@ -301,21 +318,43 @@ def run_demo(args: argparse.Namespace) -> int:
                     seconds=round(seconds, 1),
                 )
             )
-    total = time.perf_counter() - started
-    notes = demo_notes(args, manifest, sizes, total, bench_seconds, load)
+    return results
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time of this process and of its finished children (the benchmark's workers)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "process": round(own.ru_utime + own.ru_stime, 1),
+        "children": round(children.ru_utime + children.ru_stime, 1),
+    }
+
+
+def write_demo_report(args, layout, results, facts):
+    """``OUT/report``: the table, the comparison of SAFE with the floors, notes, plots."""
+    import torch
+
+    from evclip.engine.report import aggregate, compare, write_report
+
+    rows = aggregate(results)
+    comparison = compare(rows, MODELS[0].key)
+    notes = [*comparison, *demo_notes(args, facts)]
     extra = {
-        "wall_seconds": round(total, 1),
-        "benchmark_seconds": round(bench_seconds, 1),
-        "runs": timings,
+        "comparison": comparison,
+        "seconds": facts["timings"],
+        "cpu_seconds": cpu_seconds(),
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
-            "load_average_at_start": load,
+            "load_average_at_start": facts["load"],
         },
         "benchmark": {
             "root": str(layout["benchmark"]),
-            "counts": manifest["counts"],
-            "validation": sizes,
+            "counts": facts["manifest"]["counts"],
+            "validation": facts["sizes"],
         },
     }
     paths = write_report(
@@ -326,35 +365,28 @@ def run_demo(args: argparse.Namespace) -> int:
         notes=notes,
         extra=extra,
     )
-    _stage(f"report: {paths['report']}", started)
-    print(results_table(_rows(results)))
-    print(f"\n{total:.0f} s in all; report in {paths['report']}")
-    return 0
+    return paths, rows
 
 
-def _rows(results):
-    from evclip.engine.report import aggregate
-
-    return aggregate(results)
-
-
-def demo_notes(args, manifest, sizes, total, bench_seconds, load) -> list[str]:
+def demo_notes(args: argparse.Namespace, facts: dict[str, Any]) -> list[str]:
     """The report's notes: data, model, selection rule, timing."""
-    counts = manifest["counts"]
+    counts, sizes, timings = facts["manifest"]["counts"], facts["sizes"], facts["timings"]
+    cpu = cpu_seconds()
+    load = facts["load"]
     notes = [
         f"Benchmark: {counts['classes']} classes ({counts['train']} training clips, of which "
         f"{sizes[VAL_SPLIT]} are the validation split `{VAL_SPLIT}` and {sizes[FIT_SPLIT]} train "
         f"(`{FIT_SPLIT}`); {counts['test']} test clips of held-out handwriting). The classifier "
-        f"scores every class name, including the zero-shot-only ones.",
+        "scores every class name, including the zero-shot-only ones.",
         f"CLIP: `{args.clip}`, frozen; its features are computed once and cached. The three "
         "models share the head, budget and data; only the modalities they read differ "
         "(configs `demo_safe`, `demo_rgb`, `demo_events`).",
         "Each run's model is the checkpoint with the best validation top-1; the test split is "
         "only scored, never used to choose.",
-        f"Wall time {total:.0f} s (benchmark {bench_seconds:.0f} s) on {os.cpu_count()} CPUs; "
-        f"load average at start {load:.1f}."
-        if load is not None
-        else f"Wall time {total:.0f} s.",
+        f"Wall time {timings['total']:.0f} s (benchmark {timings['benchmark']:.0f} s) on "
+        f"{os.cpu_count()} CPUs with {args.threads or 'default'} torch thread(s); CPU time "
+        f"{cpu['process']:.0f} s in this process, {cpu['children']:.0f} s in benchmark workers"
+        + (f"; load average {load:.1f} at start." if load is not None else "."),
     ]
     if args.quick:
         notes.insert(

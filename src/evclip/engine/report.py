@@ -164,6 +164,41 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
 
+def compare(rows: Sequence[Mapping[str, Any]], key: str, metric: str = "top1") -> list[str]:
+    """Sentences comparing model ``key`` with every other row on ``metric`` (mean over seeds).
+
+    The standard error of a difference of two accuracies p1, p2 on the same n test samples is
+    taken as sqrt((p1 (1 - p1) + p2 (1 - p2)) / n) (seeds' spread not included); a difference
+    is called clear when it exceeds two of them.
+    """
+    by_key = {row["key"]: row for row in rows}
+    if key not in by_key:
+        raise ReportError(f"no model {key!r} to compare (models: {', '.join(by_key)})")
+    ours = by_key[key]
+    p1, n = ours["test"][metric]["mean"], ours.get("num_samples") or 0
+    out = []
+    for row in rows:
+        if row["key"] == key:
+            continue
+        p2 = row["test"][metric]["mean"]
+        se = math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n) if n else float("nan")
+        diff = p1 - p2
+        if not math.isfinite(se) or se == 0:
+            verdict = "no standard error (no test samples counted)"
+        elif diff > 2 * se:
+            verdict = "a clear margin"
+        elif diff < -2 * se:
+            verdict = "clearly worse"
+        else:
+            verdict = "within two standard errors: not a clear difference"
+        out.append(
+            f"{ours['model']} vs {row['model']}: {100 * diff:+.{DECIMALS}f} points of "
+            f"{COLUMNS[metric].removesuffix(' (%)')} (standard error {100 * se:.{DECIMALS}f}): "
+            f"{verdict}."
+        )
+    return out
+
+
 def copy_plots(rows: Sequence[Mapping[str, Any]], folder: Path) -> dict[str, list[str]]:
     """Copy each model's first-seed plots to ``folder/plots/<key>/``; returns relative paths."""
     copied: dict[str, list[str]] = {}
