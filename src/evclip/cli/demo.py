@@ -254,8 +254,17 @@ def _stage(text: str, started: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with limited_threads(args.threads):
-        return run_demo(args)
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    if args.quiet:  # transformers draws its own bar while loading weights
+        transformers_logging.disable_progress_bar()
+    try:
+        with limited_threads(args.threads):
+            return run_demo(args)
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -383,6 +392,10 @@ def demo_notes(args: argparse.Namespace, facts: dict[str, Any]) -> list[str]:
         "(configs `demo_safe`, `demo_rgb`, `demo_events`).",
         "Each run's model is the checkpoint with the best validation top-1; the test split is "
         "only scored, never used to choose.",
+        "Absolute accuracies are low by design of the budget: CLIP stays frozen with one token "
+        "(CLS) per frame, where the paper fine-tunes CLIP on all its patch tokens, and the tiny "
+        "CLIP never saw an event image. The demo compares the three models under one budget; "
+        "it does not measure how well SAFE can do on this benchmark.",
         f"Wall time {timings['total']:.0f} s (benchmark {timings['benchmark']:.0f} s) on "
         f"{os.cpu_count()} CPUs with {args.threads or 'default'} torch thread(s); CPU time "
         f"{cpu['process']:.0f} s in this process, {cpu['children']:.0f} s in benchmark workers"
