@@ -248,3 +248,33 @@ def test_demo_refuses_a_run_folder_of_another_experiment(quick_demo, capsys):
         config.write_text(text)
     err = capsys.readouterr().err
     assert "holds a run with different settings (method.args.dim)" in err
+
+
+def test_ablations_share_the_demo_run_and_change_one_setting_each(quick_demo):
+    import contextlib
+    import io
+
+    from evclip.cli.demo import ABLATIONS
+    from evclip.cli.main import main
+    from evclip.engine.config import config_differences, config_from_dict, load_yaml
+
+    out, _, _, args = quick_demo
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main([*args, "--ablations"]) == 0
+    report = out / "report_ablations"
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert [row["model"] for row in metrics["models"]] == [m.name for m in ABLATIONS]
+    assert metrics["seconds"]["safe/seed0"]["state"] == "done"  # the demo's SAFE run, reused
+    assert f"evclip demo {out} --quick --ablations\n" in (report / "report.md").read_text()
+    assert parse_table(stdout.getvalue()) == parse_table((report / "report.md").read_text())
+
+    def saved(key):
+        path = out / "runs" / key / "seed0" / "config.yaml"
+        return config_from_dict(load_yaml(path.read_text()))
+
+    paper = saved("safe")
+    for model in ABLATIONS[1:]:
+        changed = config_differences(paper, saved(model.key))
+        expected = [o.split("=")[0] for o in model.overrides]
+        assert [k for k in changed if k != "run.out_dir"] == expected, model.key

@@ -47,6 +47,7 @@ class DemoModel:
     key: str  # folder and JSON name
     name: str  # what the table shows
     config: str  # shipped experiment file
+    overrides: tuple[str, ...] = ()  # ``key.sub=value`` changes to it
 
 
 MODELS = (
@@ -54,6 +55,27 @@ MODELS = (
     DemoModel("rgb", "RGB only", "demo_rgb"),
     DemoModel("events", "events only", "demo_events"),
 )
+
+#: ``--ablations``: the paper's Table 4 in miniature, and the public code's variant, each one
+#: change to ``demo_safe`` (whose runs the demo shares: same folder, same settings).
+ABLATIONS = (
+    MODELS[0],
+    DemoModel("reference", "reference variant (public code)", "demo_safe",
+              ("method.args.variant=reference",)),
+    DemoModel("no_text", "w/o semantic text tokens", "demo_safe", ("method.args.use_text=false",)),
+    DemoModel("no_mmt", "w/o multi-modal Transformers", "demo_safe",
+              ("method.args.use_multimodal=false",)),
+    DemoModel("no_sa", "w/o self-attention", "demo_safe",
+              ("method.args.use_self_attention=false",)),
+    DemoModel("no_ca", "w/o cross-attention", "demo_safe",
+              ("method.args.use_cross_attention=false",)),
+    DemoModel("vit", "ViT without language pre-training", "demo_safe", ("method.args.vision=vit",)),
+)  # fmt: skip
+
+
+def demo_models(args: argparse.Namespace) -> tuple[DemoModel, ...]:
+    """The rows of this call's table: the floors, or (``--ablations``) the ablations."""
+    return ABLATIONS if args.ablations else MODELS
 
 
 def quick_benchmark_config():
@@ -143,7 +165,7 @@ def demo_config(args: argparse.Namespace, layout: dict[str, Path], model: DemoMo
     folder (paths are set on the config, not parsed as override strings)."""
     from evclip.engine.config import load_config
 
-    overrides = list(QUICK_OVERRIDES) if args.quick else []
+    overrides = [*model.overrides, *(QUICK_OVERRIDES if args.quick else ())]
     if args.quiet:
         overrides.append("run.progress=false")
     config = load_config(model.config, overrides)
@@ -202,7 +224,7 @@ def folders(args: argparse.Namespace) -> dict[str, Path]:
         "benchmark": bench,
         "runs": out / "runs",
         "cache": out / "cache",
-        "report": out / "report",
+        "report": out / ("report_ablations" if args.ablations else "report"),
     }
 
 
@@ -211,6 +233,8 @@ def reproduce_command(args: argparse.Namespace) -> str:
     words = ["evclip", "demo", args.output]
     if args.quick:
         words.append("--quick")
+    if args.ablations:
+        words.append("--ablations")
     if args.seeds != 1:
         words += ["--seeds", str(args.seeds)]
     if args.clip != DEFAULT_CLIP:
@@ -290,7 +314,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from evclip.engine.report import compare, results_table
 
     print(results_table(rows))
-    print("\n" + "\n".join(compare(rows, MODELS[0].key)))
+    print("\n" + "\n".join(compare(rows, demo_models(args)[0].key)))
     print(f"\n{timings['total']:.0f} s in all; report in {paths['report']}")
     return 0
 
@@ -303,7 +327,7 @@ def train_all(args: argparse.Namespace, layout: dict[str, Path], timings: dict, 
 
     results = []
     for seed in range(args.seeds):
-        for model in MODELS:
+        for model in demo_models(args):
             config = demo_config(args, layout, model, seed)
             _stage(f"{model.name}, seed {seed}: {config.run.out_dir}", started)
             try:
@@ -349,7 +373,7 @@ def write_demo_report(args, layout, results, facts):
     from evclip.engine.report import aggregate, compare, write_report
 
     rows = aggregate(results)
-    comparison = compare(rows, MODELS[0].key)
+    comparison = compare(rows, demo_models(args)[0].key)
     notes = [*comparison, *demo_notes(args, facts)]
     extra = {
         "comparison": comparison,
@@ -369,7 +393,11 @@ def write_demo_report(args, layout, results, facts):
     paths = write_report(
         layout["report"],
         results,
-        title="evclip demo: SAFE against single-modality floors on the offline benchmark",
+        title=(
+            "evclip demo --ablations: SAFE's Table 4 in miniature on the offline benchmark"
+            if args.ablations
+            else "evclip demo: SAFE against single-modality floors on the offline benchmark"
+        ),
         command=reproduce_command(args),
         notes=notes,
         extra=extra,
@@ -387,9 +415,15 @@ def demo_notes(args: argparse.Namespace, facts: dict[str, Any]) -> list[str]:
         f"{sizes[VAL_SPLIT]} are the validation split `{VAL_SPLIT}` and {sizes[FIT_SPLIT]} train "
         f"(`{FIT_SPLIT}`); {counts['test']} test clips of held-out handwriting). The classifier "
         "scores every class name, including the zero-shot-only ones.",
-        f"CLIP: `{args.clip}`, frozen; its features are computed once and cached. The three "
-        "models share the head, budget and data; only the modalities they read differ "
-        "(configs `demo_safe`, `demo_rgb`, `demo_events`).",
+        f"CLIP: `{args.clip}`, frozen; its features are computed once and cached. "
+        + (
+            "Every row is `demo_safe` with one change: "
+            + "; ".join(f"{m.name}: `{' '.join(m.overrides)}`" for m in ABLATIONS[1:])
+            + ". The ViT row's random vision tower stays frozen too (the paper fine-tunes it)."
+            if args.ablations
+            else "The three models share the head, budget and data; only the modalities they "
+            "read differ (configs `demo_safe`, `demo_rgb`, `demo_events`)."
+        ),
         "Each run's model is the checkpoint with the best validation top-1; the test split is "
         "only scored, never used to choose.",
         "Absolute accuracies are low by design of the budget: CLIP stays frozen with one token "
@@ -430,6 +464,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a tiny benchmark and a few steps (checks the plumbing in seconds)",
     )
     parser.add_argument("--seeds", type=at_least_one, default=1, help="seeds per model (1)")
+    parser.add_argument(
+        "--ablations",
+        action="store_true",
+        help="instead of the floors, train the paper's Table 4 ablations and the public code's "
+        "variant (report in OUT/report_ablations)",
+    )
     parser.add_argument(
         "--benchmark",
         default=None,
