@@ -14,8 +14,8 @@ import torch
 
 from evclip.backbones.clip import ClipBackbone
 from evclip.backbones.errors import BackboneError, BackboneNotFoundError
-from evclip.backbones.layouts.open_clip import open_clip_to_openai, unwrap_state_dict
 from evclip.backbones.layouts.openai import infer_config, openai_to_transformers
+from evclip.backbones.layouts.openclip_keys import openclip_to_openai, unwrap_state_dict
 from evclip.backbones.layouts.torchscript import is_torchscript_archive, read_torchscript_tensors
 from evclip.backbones.tokenizer import default_tokenizer
 
@@ -71,7 +71,7 @@ def load_checkpoint(path: str | Path, *, hidden_act: str | None = None) -> ClipB
     path = Path(path)
     source = str(path)
     tensors, from_archive = read_checkpoint(path)
-    state = open_clip_to_openai(tensors, source)
+    state = openclip_to_openai(tensors, source)
     activation = hidden_act or _default_activation(path, from_archive)
     config = infer_config(state, hidden_act=activation, source=source)
     mapped = openai_to_transformers(state, source)

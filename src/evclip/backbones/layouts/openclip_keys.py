@@ -33,7 +33,7 @@ def unwrap_state_dict(checkpoint: dict, source: str) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def open_clip_to_openai(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+def openclip_to_openai(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
     """OpenAI-layout keys from an open_clip ViT CLIP state dict."""
     for prefix, what in UNSUPPORTED_PREFIXES.items():
         if any(key.startswith(prefix) for key in state):
