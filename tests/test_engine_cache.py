@@ -94,3 +94,21 @@ def test_interrupted_fill_resumes_and_reads_back_memory_mapped(tmp_path):
         expected = ToyMethod.extract_features(method, {**batch, "label": [0]})["pooled"][0]
         torch.testing.assert_close(sample["features"]["pooled"], expected)
         assert sample["label"] == raw["label"] and sample["index"] == index
+
+
+def test_fixed_frames_share_one_folder_whatever_the_seed(tmp_path):
+    from evclip.engine.cache import cache_folder
+
+    class Clips(list):
+        def __init__(self, seed, train):
+            super().__init__(["a", "b"])
+            self.samples, self.seed, self.train, self.num_frames = list(self), seed, train, 5
+
+    dataset = Clips
+
+    folder = cache_folder(tmp_path, dataset(0, False), "key")
+    assert cache_folder(tmp_path, dataset(7, False), "key") == folder  # centres of segments
+    assert cache_folder(tmp_path, dataset(7, True), "key") != cache_folder(
+        tmp_path, dataset(0, True), "key"
+    )  # random offsets drawn from the seed
+    assert cache_folder(tmp_path, dataset(0, False), "other key") != folder

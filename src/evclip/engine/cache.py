@@ -72,6 +72,8 @@ def _simple_settings(dataset: Any) -> dict[str, Any]:
     for key, value in sorted(vars(dataset).items()):
         if key.startswith("_") or key in ("epoch", "samples", "class_names"):
             continue
+        if key == "seed" and not getattr(dataset, "train", False):
+            continue  # the seed only draws training offsets: fixed frames are the same for any
         if isinstance(value, _SIMPLE):
             out[key] = value
         elif isinstance(value, (tuple, list)) and all(isinstance(v, _SIMPLE) for v in value):
