@@ -395,3 +395,16 @@ def test_test_variants_take_the_engine_defaults():
     assert model.head.classifier.out_features == 2
     assert model.predict(make_batch(frames=3)).shape == (B, 2)
     assert model.config["variant"] == "reference" and model.config["num_frames"] == 3
+
+
+def test_paper_head_similarity_starts_at_unit_gain():
+    """Both factors of the class-visual match at std 0.02 put it at a saddle (slow training)."""
+    torch.manual_seed(0)
+    head = SafePaperHead(
+        in_dim=32, dim=128, heads=4, depth=1, num_frames=2, modalities=("rgb", "events")
+    )
+    for linear in (head.match_visual, head.match_class):
+        assert linear.weight.std().item() == pytest.approx(128**-0.5, rel=0.05)
+    fused, classes = torch.randn(4, 128), torch.randn(4, 6, 128)
+    match = torch.einsum("bd,bcd->bc", head.match_visual(fused), head.match_class(classes))
+    assert match.std().item() > 0.3 * 128**0.5  # O(sqrt(dim)) before the 1/sqrt(dim) scaling

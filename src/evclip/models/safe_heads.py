@@ -146,6 +146,11 @@ class SafePaperHead(_HeadBase):
         self.match_visual = nn.Linear(dim, dim, bias=False)
         self.match_class = nn.Linear(dim, dim, bias=False)
         self.apply(init_transformer_weights)
+        # the two factors of a bilinear similarity both at std 0.02 start it at a saddle (each
+        # factor's gradient is scaled by the other): on frozen CLIP tokens the head then crawled
+        # for many epochs; at unit gain the match term learns from the first steps
+        for linear in (self.match_visual, self.match_class):
+            nn.init.normal_(linear.weight, std=dim**-0.5)
         nn.init.trunc_normal_(self.temporal_embed, std=0.02)
         nn.init.trunc_normal_(self.type_embed, std=0.02)
 
