@@ -53,6 +53,8 @@ bench: setup
 	$(PY) bench/safe_clip_calls.py
 	$(PY) bench/zeroshot_text.py
 	$(PY) bench/feature_cache.py
+	$(PY) bench/safe_step.py
+	$(PY) bench/safe_inference.py
 
 # The main job: build the offline benchmark, train SAFE and its RGB-only / events-only floors on
 # the shipped tiny CLIP, and write DEMO_OUT/report (report.md, metrics.json, plots). Re-running

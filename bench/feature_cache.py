@@ -11,13 +11,20 @@ starts from the same head weights and a fresh AdamW, so the two ways must produc
 losses; the logits of ``predict`` on the first batch must agree too. The epochs run after the
 cache is filled, which warms both paths up.
 
-The CLIP has random weights (default width 128, 4 layers, 112 px, patch 16) and the head is
-small (width 64). The cached epoch still pays the head's forward and backward over every token,
-so the ratio depends on CLIP's cost against the head's: ``--width``, ``--layers`` and
-``--image-size`` move it. Loading is part of the saving: the recomputing epoch decodes the PNG
-frames again.
+The CLIP has random weights and the head is small (width 64). The cached epoch still pays the
+head's forward and backward over every token, so the ratio depends on CLIP's cost against the
+head's. ``--shape`` picks the CLIP: ``vitb16`` (the default; the paper's ViT-B/16: vision width
+768, 12 layers, 12 heads, patch 16, 224 px; text width 512, 12 layers, 8 heads; joint space 512)
+or ``tiny`` (width 128, 4 layers, 112 px, patch 16; text width 64, 2 layers), where CLIP is cheap
+next to the head and the ratio is small. ``--width``, ``--layers``, ``--image-size`` and
+``--patch`` override the preset's vision tower. A ViT-B/16 forward pass costs about 0.3 s per
+image on the shared 2-core CPU, so ``vitb16`` uses the first ``--limit`` samples of the split
+(8 by default: one batch, 80 images an epoch) and 2 rounds, about 2 minutes in all;
+``--limit 0`` uses the whole split. Loading is part of the saving: the recomputing epoch
+decodes the PNG frames again.
 
-Run: .venv/bin/python bench/feature_cache.py [--root SYNTH_DIR] [--batch 8] [--width 128]
+Run: .venv/bin/python bench/feature_cache.py [--shape vitb16|tiny] [--limit 8] [--split test]
+     [--root SYNTH_DIR] [--batch 8]
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from pathlib import Path
 
 import torch
 from _common import fail, interleaved_medians, machine_note
+from torch.utils.data import Subset
 
 from evclip.backbones.configs import build_random_clip, clip_config
 from evclip.datasets import build_synthetic_benchmark, get_dataset
@@ -43,14 +51,26 @@ from evclip.engine.cache import (
 from evclip.engine.data import IndexedDataset, class_names_of, make_loader, move_batch
 from evclip.models.safe import build_safe
 
+#: CLIP shapes: the vision tower (``--width`` etc. override it), the text tower, the defaults.
+SHAPES = {
+    "vitb16": {
+        "width": 768, "layers": 12, "image_size": 224, "patch": 16, "text_width": 512,
+        "text_layers": 12, "embed_dim": 512, "limit": 8, "repeats": 2,
+    },
+    "tiny": {
+        "width": 128, "layers": 4, "image_size": 112, "patch": 16, "text_width": 64,
+        "text_layers": 2, "embed_dim": None, "limit": 0, "repeats": 3,
+    },
+}  # fmt: skip
+
 
 def frozen_safe(class_names: list[str], args: argparse.Namespace):
     """SAFE (paper head) over a random CLIP, every CLIP weight frozen."""
-    heads = max(1, args.width // 64)
     config = clip_config(
-        vision_width=args.width, vision_layers=args.layers, vision_heads=heads,
-        patch_size=args.patch, image_size=args.image_size, text_width=64, text_layers=2,
-        text_heads=2, embed_dim=args.width,
+        vision_width=args.width, vision_layers=args.layers, vision_heads=max(1, args.width // 64),
+        patch_size=args.patch, image_size=args.image_size, text_width=args.text_width,
+        text_layers=args.text_layers, text_heads=max(1, args.text_width // 64),
+        embed_dim=args.embed_dim or args.width,
     )  # fmt: skip
     clip = build_random_clip(config, seed=0, name="bench_clip").to(args.device)
     return build_safe(
@@ -92,17 +112,28 @@ def parse_args() -> argparse.Namespace:
         help="the small synthetic benchmark (built there when missing or unfinished)",
     )
     parser.add_argument("--split", default="test", help="test: 20 clips; train: 40")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="vitb16")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="the first N samples of the split (0: all; default: the shape's)",
+    )
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--width", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--image-size", type=int, default=112)
-    parser.add_argument("--patch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--width", type=int, default=None, help="vision width (the shape's)")
+    parser.add_argument("--layers", type=int, default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--patch", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None, help="rounds (the shape's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tolerance", type=float, default=1e-4)
-    return parser.parse_args()
+    args = parser.parse_args()
+    for key, value in SHAPES[args.shape].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
 
 
 def main() -> None:
@@ -111,8 +142,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="evclip-bench-cache-") as scratch:
         build_synthetic_benchmark(args.root, size="small", seed=0, progress=False)  # or resume
         # centred frames (train=False): the features are the same every epoch, so cacheable
-        dataset = get_dataset("synthetic", root=args.root, split=args.split, train=False)
-        method = frozen_safe(class_names_of(dataset), args)
+        full = get_dataset("synthetic", root=args.root, split=args.split, train=False)
+        count = min(args.limit, len(full)) if args.limit else len(full)
+        dataset = Subset(full, range(count)) if count < len(full) else full
+        paths = (sample_paths(full) or [])[:count] or None
+        method = frozen_safe(class_names_of(full), args)
         key = method_cache_key(method)
         if key is None:
             fail("the frozen SAFE offers no feature-cache key")
@@ -120,7 +154,7 @@ def main() -> None:
         start = time.perf_counter()
         cache.fill(method, dataset, batch_size=args.batch, device=args.device)
         fill_s = time.perf_counter() - start
-        cached = CachedDataset(cache, class_names_of(dataset), sample_paths(dataset))
+        cached = CachedDataset(cache, class_names_of(full), paths)
         files = IndexedDataset(dataset)
         initial = {k: v.clone() for k, v in method.state_dict().items()}
         runs = {
@@ -136,9 +170,11 @@ def main() -> None:
     loss_diff = max(abs(a - b) for a, b in zip(recompute_losses, cached_losses, strict=True))
     n = len(dataset)
     print(
-        f"SAFE epoch with a frozen CLIP (width {args.width}, {args.layers} layers, "
-        f"{args.image_size} px, patch {args.patch}): {n} samples of the synthetic '{args.split}' "
-        f"split, {args.frames} RGB + {args.frames} event frames each, batch {args.batch}, "
+        f"SAFE epoch with a frozen CLIP ({args.shape}: vision width {args.width}, {args.layers} "
+        f"layers, {args.image_size} px, patch {args.patch}; text width {args.text_width}, "
+        f"{args.text_layers} layers): {n} of the {len(full)} samples of the synthetic "
+        f"'{args.split}' split, {args.frames} RGB + {args.frames} event frames each, batch "
+        f"{args.batch}, "
         f"{args.device}, median of {args.repeats} alternating epochs each"
     )
     print(machine_note(torch.get_num_threads()))
