@@ -17,13 +17,13 @@ head's. ``--shape`` picks the CLIP: ``vitb16`` (the default; the paper's ViT-B/1
 768, 12 layers, 12 heads, patch 16, 224 px; text width 512, 12 layers, 8 heads; joint space 512)
 or ``tiny`` (width 128, 4 layers, 112 px, patch 16; text width 64, 2 layers), where CLIP is cheap
 next to the head and the ratio is small. ``--width``, ``--layers``, ``--image-size`` and
-``--patch`` override the preset's vision tower. A ViT-B/16 forward pass costs about 0.3 s per
+``--patch`` override the preset's vision tower. A ViT-B/16 forward pass costs 0.3 to 0.5 s per
 image on the shared 2-core CPU, so ``vitb16`` uses the first ``--limit`` samples of the split
-(8 by default: one batch, 80 images an epoch) and 2 rounds, about 2 minutes in all;
+(4 by default: 40 images an epoch, one batch) and 3 rounds, 2 to 3 minutes in all;
 ``--limit 0`` uses the whole split. Loading is part of the saving: the recomputing epoch
 decodes the PNG frames again.
 
-Run: .venv/bin/python bench/feature_cache.py [--shape vitb16|tiny] [--limit 8] [--split test]
+Run: .venv/bin/python bench/feature_cache.py [--shape vitb16|tiny] [--limit 4] [--split test]
      [--root SYNTH_DIR] [--batch 8]
 """
 
@@ -55,7 +55,7 @@ from evclip.models.safe import build_safe
 SHAPES = {
     "vitb16": {
         "width": 768, "layers": 12, "image_size": 224, "patch": 16, "text_width": 512,
-        "text_layers": 12, "embed_dim": 512, "limit": 8, "repeats": 2,
+        "text_layers": 12, "embed_dim": 512, "limit": 4, "repeats": 3,
     },
     "tiny": {
         "width": 128, "layers": 4, "image_size": 112, "patch": 16, "text_width": 64,

@@ -12,9 +12,12 @@ Printed: samples per second (median of ``--repeats`` calls), the model's GFLOP p
 warm-up; CPU attention kernels, which the counter does not know, are counted with its own
 attention formula), the achieved GFLOP/s, and the fraction of the matrix-multiply peak measured
 in the same run: the best of ``--peak-tries`` square ``torch.mm`` of side ``--peak-size`` in the
-same dtype, on the same device with the same threads. FLOPs count a multiply-add as 2. The
-fraction is the share of the machine's matmul speed the whole pipeline keeps, preprocessing,
-norms, softmax and Python included; issue 9's target is at least 40%.
+same dtype, on the same device with the same threads, before and after the model's calls.
+FLOPs count a multiply-add as 2. The fraction is the share of the machine's matmul speed the
+whole pipeline keeps, preprocessing, norms, softmax and Python included; issue 9's target is at
+least 40%. On a shared machine the peak (short calls, best of several) catches quiet moments
+that the model's long calls cannot, so the fraction there is a lower bound that moves with the
+other jobs' load.
 
 Run: .venv/bin/python bench/safe_inference.py [--device cpu|cuda] [--dtype fp32|bf16]
      [--batch 2] [--repeats 3]
@@ -91,13 +94,15 @@ def main() -> None:
     safe = build_model(args, freeze="all").to(dtype=dtype).eval()
     batch = labelled_batch(args)
     with torch.inference_mode():
+        # the peak is taken before and after the model's calls: other jobs' load changes
+        peak = matmul_peak(peak_size, args.peak_tries, dtype, args.device)
         safe.class_tokens(safe.clip)  # the frozen class text, encoded once and cached
         flops, head_flops = count_flops(safe, batch)  # also the warm-up call
         results = interleaved_medians(
             {"predict": lambda: safe.predict(batch)}, args.repeats, args.device, warmup=0
         )
         seconds, logits = results["predict"]
-        peak = matmul_peak(peak_size, args.peak_tries, dtype, args.device)
+        peak = max(peak, matmul_peak(peak_size, args.peak_tries, dtype, args.device))
     if tuple(logits.shape) != (args.batch, args.classes):
         fail(f"predict returned {tuple(logits.shape)}, not {(args.batch, args.classes)}")
     achieved = flops / seconds / 1e9
@@ -116,7 +121,8 @@ def main() -> None:
     print(f"model GFLOP per sample: {per_sample:.2f} (CLIP {per_sample - head_per_sample:.2f}, "
           f"fusion head {head_per_sample:.2f})")  # fmt: skip
     print(f"achieved GFLOP/s: {achieved:.1f}")
-    print(f"peak GFLOP/s: {peak:.1f} (best of {args.peak_tries} torch.mm {peak_size}x{peak_size})")
+    print(f"peak GFLOP/s: {peak:.1f} (best of 2 x {args.peak_tries} torch.mm {peak_size}x"
+          f"{peak_size}, before and after)")  # fmt: skip
     print(f"fraction of the matmul peak: {achieved / peak:.1%} (target >= 40%)")
 
 
