@@ -15,6 +15,8 @@ step, or once per run when the text tower is frozen and there is no learnable co
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +49,20 @@ def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
 
 def _requires_grad(modules: Sequence[nn.Module]) -> bool:
     return any(p.requires_grad for m in modules for p in m.parameters())
+
+
+def _vision_digest(clip: nn.Module) -> str:
+    """Short hex id of what image tokens depend on: the vision tower, its projection and the
+    preprocessing (not the text tower, which may train while the image tokens stay cached)."""
+    hasher = hashlib.sha256(
+        json.dumps([clip.image_size, list(clip.image_mean), list(clip.image_std)]).encode()
+    )
+    for prefix, module in (("v.", clip.vision), ("p.", clip.model.visual_projection)):
+        for name, tensor in sorted(module.state_dict().items()):
+            tensor = tensor.detach().cpu().contiguous()
+            hasher.update(f"{prefix}{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+            hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return hasher.hexdigest()[:16]
 
 
 class Safe(nn.Module):
@@ -166,7 +182,7 @@ class Safe(nn.Module):
         vision = [self.clip.vision, self.clip.model.visual_projection]
         if _requires_grad(vision):
             return None
-        parts = [self.clip.digest(), "+".join(self.modalities), self.tokens]
+        parts = [_vision_digest(self.clip), "+".join(self.modalities), self.tokens]
         return "safe-" + "-".join(parts)
 
     def extract_features(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -268,6 +284,7 @@ def build_safe(
     clip: str | nn.Module = "openai/clip-vit-base-patch16",
     vision: str = "clip",
     freeze: str = "none",
+    text_freeze: str | None = None,
     tokens: str = "all",
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
@@ -307,6 +324,9 @@ def build_safe(
             published code, which fine-tunes CLIP; ``"all"``, ``"last:K"``, ``"layernorm"``,
             ``"bias"``). The logit scale, unused by SAFE, is always frozen; the text tower too
             when ``use_text`` is false.
+        text_freeze: freezing policy of the text tower alone (None: as ``freeze``). With
+            ``freeze="all", text_freeze="none"`` the vision tower stays frozen (its tokens can
+            be cached) while the class sentences are fine-tuned (``optim.backbone_lr``).
         tokens: ``"all"`` (CLS + patch tokens of every frame, as the paper) or ``"cls"``
             (one token per frame: much cheaper, an evclip option).
         device: where to load the backbone when ``clip`` is a name.
@@ -357,6 +377,8 @@ def build_safe(
         get_templates(templates)  # a bad template fails before the backbone loads
     backbone = _load_backbone(clip, vision, seed, device, dtype)
     backbone.freeze(freeze)
+    if text_freeze is not None:
+        backbone.freeze(text_freeze, tower="text")
     backbone.logit_scale.requires_grad_(False)
     if not use_text:
         backbone.freeze("all", tower="text")
