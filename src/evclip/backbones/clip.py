@@ -198,13 +198,26 @@ class ClipBackbone(nn.Module):
         apply_freeze_policy(self.model, policy, tower)
         return self
 
-    def digest(self) -> str:
-        """Short hex id of the weights, dtype, preprocessing and tokenizer (for feature caches)."""
-        state = self.model.state_dict()
-        tokenizer = (self.tokenizer.kind, self.tokenizer.eos_id)
-        settings = json.dumps([self.image_size, self.image_mean, self.image_std, tokenizer])
+    def digest(self, tower: str = "both") -> str:
+        """Short hex id of the weights, dtype, preprocessing and tokenizer (for feature caches).
+
+        Args:
+            tower: ``"both"`` (the whole model) or ``"vision"`` (only what image tokens depend
+                on: the vision tower, its projection and the preprocessing, so that a training
+                text tower leaves cached image tokens valid).
+        """
+        if tower == "vision":
+            state = {f"v.{k}": v for k, v in self.vision.state_dict().items()}
+            state |= {f"p.{k}": v for k, v in self.model.visual_projection.state_dict().items()}
+            settings = json.dumps([self.image_size, self.image_mean, self.image_std])
+        elif tower == "both":
+            state = self.model.state_dict()
+            tokenizer = (self.tokenizer.kind, self.tokenizer.eos_id)
+            settings = json.dumps([self.image_size, self.image_mean, self.image_std, tokenizer])
+        else:
+            raise ValueError(f"digest: tower must be 'both' or 'vision', got {tower!r}")
         # in-place updates (optimiser steps) bump a tensor's version: recompute only then
-        key = (settings, tuple(t._version for t in state.values()))
+        key = (tower, settings, tuple(t._version for t in state.values()))
         if self._digest_cache is not None and self._digest_cache[0] == key:
             return self._digest_cache[1]
         hasher = hashlib.sha256(settings.encode())

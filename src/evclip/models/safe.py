@@ -15,8 +15,6 @@ step, or once per run when the text tower is frozen and there is no learnable co
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,20 +47,6 @@ def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
 
 def _requires_grad(modules: Sequence[nn.Module]) -> bool:
     return any(p.requires_grad for m in modules for p in m.parameters())
-
-
-def _vision_digest(clip: nn.Module) -> str:
-    """Short hex id of what image tokens depend on: the vision tower, its projection and the
-    preprocessing (not the text tower, which may train while the image tokens stay cached)."""
-    hasher = hashlib.sha256(
-        json.dumps([clip.image_size, list(clip.image_mean), list(clip.image_std)]).encode()
-    )
-    for prefix, module in (("v.", clip.vision), ("p.", clip.model.visual_projection)):
-        for name, tensor in sorted(module.state_dict().items()):
-            tensor = tensor.detach().cpu().contiguous()
-            hasher.update(f"{prefix}{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-            hasher.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return hasher.hexdigest()[:16]
 
 
 class Safe(nn.Module):
@@ -182,7 +166,7 @@ class Safe(nn.Module):
         vision = [self.clip.vision, self.clip.model.visual_projection]
         if _requires_grad(vision):
             return None
-        parts = [_vision_digest(self.clip), "+".join(self.modalities), self.tokens]
+        parts = [self.clip.digest("vision"), "+".join(self.modalities), self.tokens]
         return "safe-" + "-".join(parts)
 
     def extract_features(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
