@@ -185,7 +185,8 @@ def quick_demo(tmp_path_factory):
     from evclip.cli.main import main
 
     out = tmp_path_factory.mktemp("demo") / "out"
-    args = ["demo", str(out), "--quick", "--workers", "1", "--quiet"]  # the shipped tiny CLIP
+    # the shipped tiny CLIP; two runs at a time, each an `evclip train` child process
+    args = ["demo", str(out), "--quick", "--workers", "1", "--quiet", "--jobs", "2"]
     import contextlib
     import io
 
@@ -235,6 +236,20 @@ def test_quick_demo_reruns_from_what_it_has(quick_demo):
         assert old["test"] == new["test"]
 
 
+def test_runs_in_this_process_give_what_the_child_processes_gave(quick_demo, tmp_path):
+    from evclip.cli.main import main
+
+    out, _, _, args = quick_demo
+    side_by_side = json.loads((out / "report" / "metrics.json").read_text())
+    here = tmp_path / "in_turn"
+    bench = ["--benchmark", str(out / "benchmark")]
+    assert main(["demo", str(here), "--quick", "--quiet", "--jobs", "1", *bench]) == 0
+    in_turn = json.loads((here / "report" / "metrics.json").read_text())
+    assert [m["test"] for m in in_turn["models"]] == [m["test"] for m in side_by_side["models"]]
+    assert not (here / "runs" / "safe" / "seed0" / "train.log").exists()  # no child process
+    assert (out / "runs" / "safe" / "seed0" / "train.log").stat().st_size > 0
+
+
 def test_demo_refuses_a_run_folder_of_another_experiment(quick_demo, capsys):
     from evclip.cli.main import main
 
@@ -276,5 +291,22 @@ def test_ablations_share_the_demo_run_and_change_one_setting_each(quick_demo):
     paper = saved("safe")
     for model in ABLATIONS[1:]:
         changed = config_differences(paper, saved(model.key))
-        expected = [o.split("=")[0] for o in model.overrides]
-        assert [k for k in changed if k != "run.out_dir"] == expected, model.key
+        expected = sorted(o.split("=")[0] for o in model.overrides)
+        assert sorted(k for k in changed if k != "run.out_dir") == expected, model.key
+
+    # the linear probes on the same frozen tokens: in the report, and `evclip probe` of the same
+    # config reads the same cache and finds the same numbers
+    probes = metrics["linear_probes"]
+    assert [p["pooling"] for p in probes] == ["frames", "mean"]
+    assert all(0.0 <= p["test_top1"] <= p["test_top5"] <= 1.0 for p in probes)
+    assert "Linear probes on the same frozen CLIP tokens" in (report / "report.md").read_text()
+    cache_entries = sorted(p.name for p in (out / "cache").iterdir())
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        status = main([
+            "probe", "demo_safe", f"data.root={out / 'benchmark'}", "data.train_split=demo_fit",
+            "data.val_split=demo_val", f"run.cache_dir={out / 'cache'}", "--quiet",
+        ])  # fmt: skip
+    assert status == 0
+    assert json.loads(stdout.getvalue()) == probes
+    assert sorted(p.name for p in (out / "cache").iterdir()) == cache_entries  # nothing new

@@ -112,3 +112,41 @@ def test_fixed_frames_share_one_folder_whatever_the_seed(tmp_path):
         tmp_path, dataset(0, True), "key"
     )  # random offsets drawn from the seed
     assert cache_folder(tmp_path, dataset(0, False), "other key") != folder
+
+
+def test_a_second_filler_waits_for_the_first_and_computes_nothing(tmp_path):
+    import threading
+
+    inside, go = threading.Event(), threading.Event()
+
+    class Slow(ToyMethod):
+        def extract_features(self, batch):
+            inside.set()
+            assert go.wait(timeout=30)
+            return super().extract_features(batch)
+
+    holder, waiter = Slow(frozen_backbone=True), ToyMethod(frozen_backbone=True)
+    waiter.load_state_dict(holder.state_dict())  # the same backbone: the same cache folder
+    for method in (holder, waiter):
+        method.set_classes(["a", "b", "c"])
+    dataset = ToyDataset(str(tmp_path), "test", size=6)
+    folder = cache_folder(tmp_path, dataset, holder.feature_cache_key())
+    assert cache_folder(tmp_path, dataset, waiter.feature_cache_key()) == folder
+
+    def fill(method):
+        return threading.Thread(
+            target=FeatureCache(folder).fill, args=(method, dataset), kwargs={"batch_size": 3}
+        )
+
+    first, second = fill(holder), fill(waiter)
+    first.start()  # takes the shard's lock, then waits inside its first batch
+    assert inside.wait(timeout=30)
+    second.start()
+    second.join(timeout=1.0)
+    assert second.is_alive() and waiter.extract_calls == 0  # waiting for the lock
+    go.set()
+    for thread in (first, second):
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    assert FeatureCache(folder).complete and holder.extract_calls == 2
+    assert waiter.extract_calls == 0  # the rows were written: nothing computed twice

@@ -40,6 +40,10 @@ VAL_FRACTION = 0.2
 SPLIT_SEED = 0  # the validation clips do not change with the training seed
 
 
+class DemoError(RuntimeError):
+    """The demo cannot go on (a run failed); the message says what to do."""
+
+
 @dataclass(frozen=True)
 class DemoModel:
     """One row of the demo's table."""
@@ -57,7 +61,8 @@ MODELS = (
 )
 
 #: ``--ablations``: the paper's Table 4 in miniature, and the public code's variant, each one
-#: change to ``demo_safe`` (whose runs the demo shares: same folder, same settings).
+#: change to ``demo_safe`` (whose runs the demo shares: same folder, same settings), and one
+#: diagnostic row of ours.
 ABLATIONS = (
     MODELS[0],
     DemoModel("reference", "reference variant (public code)", "demo_safe",
@@ -70,6 +75,11 @@ ABLATIONS = (
     DemoModel("no_ca", "w/o cross-attention", "demo_safe",
               ("method.args.use_cross_attention=false",)),
     DemoModel("vit", "ViT without language pre-training", "demo_safe", ("method.args.vision=vit",)),
+    # not in the paper: all three fusion stages gone, only the final fusion block left (does
+    # any one stage matter when the others remain, or none at all?)
+    DemoModel("fusion_only", "w/o MMT, SA and CA (final fusion only)", "demo_safe",
+              ("method.args.use_multimodal=false", "method.args.use_self_attention=false",
+               "method.args.use_cross_attention=false")),
 )  # fmt: skip
 
 
@@ -286,6 +296,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with limited_threads(args.threads):
             return run_demo(args)
+    except DemoError as err:
+        print(f"evclip demo: error: {err}", file=sys.stderr)
+        return 1
     finally:
         if bars:
             transformers_logging.enable_progress_bar()
@@ -307,51 +320,164 @@ def run_demo(args: argparse.Namespace) -> int:
     results = train_all(args, layout, timings, started)
     if results is None:
         return 130
-    timings["total"] = round(time.perf_counter() - started, 1)
     facts = {"manifest": manifest, "sizes": sizes, "timings": timings, "load": load}
+    if args.ablations:
+        _stage("linear probes on the frozen CLIP tokens", started)
+        facts["probes"] = run_probes(args, layout)
+    timings["total"] = round(time.perf_counter() - started, 1)
     paths, rows = write_demo_report(args, layout, results, facts)
     _stage(f"report: {paths['report']}", started)
     from evclip.engine.report import compare, results_table
 
     print(results_table(rows))
     print("\n" + "\n".join(compare(rows, demo_models(args)[0].key)))
+    if "probes" in facts:
+        print("\n" + probe_note(facts["probes"]))
     print(f"\n{timings['total']:.0f} s in all; report in {paths['report']}")
     return 0
 
 
 def train_all(args: argparse.Namespace, layout: dict[str, Path], timings: dict, started: float):
     """Train (or resume, or reuse) every model and seed; their results, or None when a run
-    was interrupted (its checkpoint is saved; the next call continues)."""
+    was interrupted (its checkpoint is saved; the next call continues) or failed."""
     from evclip.engine.report import read_run
+
+    planned = [
+        (model, seed, demo_config(args, layout, model, seed))
+        for seed in range(args.seeds)
+        for model in demo_models(args)
+    ]
+    if demo_jobs(args, len(planned)) > 1:
+        finished = train_side_by_side(args, planned, started)
+    else:
+        finished = train_in_turn(args, planned, started)
+    if finished is None:
+        return None
+    results = []
+    for model, seed, config in planned:
+        state, seconds = finished[(model.key, seed)]
+        timings[f"{model.key}/seed{seed}"] = {"state": state, "seconds": round(seconds, 1)}
+        results.append(
+            read_run(
+                config.run.out_dir,
+                key=model.key,
+                model=model.name,
+                seed=seed,
+                seconds=round(seconds, 1),
+            )  # fmt: skip
+        )
+    return results
+
+
+def demo_jobs(args: argparse.Namespace, runs: int) -> int:
+    """How many runs train at once: ``--jobs``, or one per ``--threads`` threads of the
+    machine's cores (at most the number of runs)."""
+    if args.jobs is not None:
+        return min(args.jobs, max(runs, 1))
+    if args.threads <= 0:
+        return 1
+    return max(1, min(runs, (os.cpu_count() or 1) // args.threads))
+
+
+def train_in_turn(args, planned, started) -> dict | None:
+    """One run after another in this process; {(model key, seed): (state, seconds)}."""
     from evclip.engine.trainer import TrainingInterrupted
 
-    results = []
-    for seed in range(args.seeds):
-        for model in demo_models(args):
-            config = demo_config(args, layout, model, seed)
-            _stage(f"{model.name}, seed {seed}: {config.run.out_dir}", started)
-            try:
-                state, seconds = train_one(config)
-            except TrainingInterrupted as err:
-                stopped = str(err).split("; resume")[0]
-                print(
-                    f"evclip demo: {model.name}, seed {seed}: {stopped} (checkpoint saved); "
-                    f"continue with: {reproduce_command(args)}",
-                    file=sys.stderr,
-                )
-                return None
-            name = f"{model.key}/seed{seed}"
-            timings[name] = {"state": state, "seconds": round(seconds, 1)}
-            results.append(
-                read_run(
-                    config.run.out_dir,
-                    key=model.key,
-                    model=model.name,
-                    seed=seed,
-                    seconds=round(seconds, 1),
-                )
+    finished = {}
+    for model, seed, config in planned:
+        _stage(f"{model.name}, seed {seed}: {config.run.out_dir}", started)
+        try:
+            finished[(model.key, seed)] = train_one(config)
+        except TrainingInterrupted as err:
+            stopped = str(err).split("; resume")[0]
+            print(
+                f"evclip demo: {model.name}, seed {seed}: {stopped} (checkpoint saved); "
+                f"continue with: {reproduce_command(args)}",
+                file=sys.stderr,
             )
-    return results
+            return None
+    return finished
+
+
+def train_side_by_side(args, planned, started) -> dict | None:
+    """The runs in ``evclip train`` child processes, ``demo_jobs`` at a time (one thread
+    each); {(model key, seed): (state, seconds)}, or None when one stopped or failed."""
+    import dataclasses
+
+    from evclip.cli._parallel import Job, log_tail, run_jobs
+    from evclip.engine.config import save_config
+
+    finished, jobs, names = {}, [], {}
+    for model, seed, config in planned:
+        state = run_state(config)
+        if state == "done":
+            finished[(model.key, seed)] = (state, 0.0)
+            continue
+        out = Path(config.run.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        quiet = dataclasses.replace(config, run=dataclasses.replace(config.run, progress=False))
+        save_config(quiet, out / "config.yaml")
+        job = Job(f"{model.name}, seed {seed}", out / "config.yaml", out / "train.log",
+                  resume=state == "resume")  # fmt: skip
+        jobs.append(job)
+        names[job] = (model.key, seed, state)
+    parallel = demo_jobs(args, len(jobs))
+    if jobs:
+        _stage(f"{len(jobs)} runs, {parallel} at a time; each logs to its train.log", started)
+
+    def finish(outcome) -> None:
+        key, seed, state = names[outcome.job]
+        if outcome.ok:
+            finished[(key, seed)] = (state, outcome.seconds)
+            _stage(f"{outcome.job.name}: done in {outcome.seconds:.0f} s", started)
+        elif outcome.stopped:
+            _stage(f"{outcome.job.name}: stopped (checkpoint saved)", started)
+        else:
+            print(
+                f"evclip demo: {outcome.job.name} failed (exit status {outcome.returncode}); "
+                f"the end of {outcome.job.log}:\n{log_tail(outcome.job.log)}",
+                file=sys.stderr,
+            )
+
+    outcomes = run_jobs(
+        jobs, parallel=parallel, threads=max(args.threads, 0),
+        on_start=lambda job: _stage(f"{job.name}: started ({job.config.parent})", started),
+        on_finish=finish,
+    )  # fmt: skip
+    if all(o.ok for o in outcomes) and len(outcomes) == len(jobs):
+        return finished
+    if any(not o.ok and not o.stopped for o in outcomes):
+        raise DemoError("a training run failed (its log is above); fix it and run again")
+    print(f"evclip demo: stopped; continue with: {reproduce_command(args)}", file=sys.stderr)
+    return None
+
+
+def run_probes(args: argparse.Namespace, layout: dict[str, Path]) -> list[dict[str, Any]]:
+    """``--ablations``: linear probes on the frozen CLIP tokens every row trained on (seed 0's
+    ``demo_safe``; the runs filled its feature cache), frames in order and averaged."""
+    from evclip.engine.probe import linear_probe
+
+    config = demo_config(args, layout, MODELS[0], 0)
+    return [result.to_dict() for result in linear_probe(config)]
+
+
+def probe_note(probes: list[dict[str, Any]]) -> str:
+    """One report line: what a linear probe on the same frozen tokens reaches on the test
+    clips, so that the ablations can be read against it."""
+    described = {"frames": "every frame's tokens in order", "mean": "tokens averaged over frames"}
+    parts = [
+        f"{described.get(p['pooling'], p['pooling'])}: {100 * p['test_top1']:.2f}% top-1, "
+        f"{100 * p['test_top5']:.2f}% top-5 (C={p['chosen_c']:g})"
+        for p in probes
+        if p["test_top1"] is not None
+    ]
+    return (
+        "Linear probes on the same frozen CLIP tokens, no fusion head (logistic regression, C "
+        f"chosen on `{VAL_SPLIT}`, `evclip probe demo_safe ...`): " + "; ".join(parts) + ". "
+        "A row that matches the probe is limited by what the frozen tokens hold, not by the "
+        "stage it lacks; averaging over frames (the public code) loses the order of the frames, "
+        "and with it the direction of the motion."
+    )
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -375,6 +501,8 @@ def write_demo_report(args, layout, results, facts):
     rows = aggregate(results)
     comparison = compare(rows, demo_models(args)[0].key)
     notes = [*comparison, *demo_notes(args, facts)]
+    if "probes" in facts:
+        notes.insert(len(comparison), probe_note(facts["probes"]))
     extra = {
         "comparison": comparison,
         "seconds": facts["timings"],
@@ -390,6 +518,8 @@ def write_demo_report(args, layout, results, facts):
             "validation": facts["sizes"],
         },
     }
+    if "probes" in facts:
+        extra["linear_probes"] = facts["probes"]
     paths = write_report(
         layout["report"],
         results,
@@ -417,7 +547,7 @@ def demo_notes(args: argparse.Namespace, facts: dict[str, Any]) -> list[str]:
         "scores every class name, including the zero-shot-only ones.",
         f"CLIP: `{args.clip}`, frozen; its features are computed once and cached. "
         + (
-            "Every row is `demo_safe` with one change: "
+            "Every row is `demo_safe` with these changes: "
             + "; ".join(f"{m.name}: `{' '.join(m.overrides)}`" for m in ABLATIONS[1:])
             + ". The ViT row's random vision tower stays frozen too (the paper fine-tunes it)."
             if args.ablations
@@ -482,6 +612,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads", type=int, default=1,
         help="threads of torch, numpy and scikit-learn (1; 0 leaves their defaults)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--jobs", type=at_least_one, default=None,
+        help="runs trained at once, each an `evclip train` process with its own log (default: "
+        "the cores divided by --threads; 1 trains in this process with progress bars)",
     )  # fmt: skip
     add_workers_option(parser, "benchmark rendering processes")
     add_quiet_option(parser)

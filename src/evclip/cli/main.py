@@ -24,7 +24,7 @@ from evclip.cli._signals import Interrupted, handle_signals
 
 COMMANDS = (
     "info", "render", "convert", "synth_dataset", "simulate", "synthesize", "zeroshot",
-    "train", "eval_cmd", "predict", "pretrain_clip", "demo",
+    "train", "eval_cmd", "predict", "probe", "pretrain_clip", "demo",
 )  # fmt: skip
 
 # optional modules -> the extra that installs them (pyproject's [project.optional-dependencies])

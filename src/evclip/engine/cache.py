@@ -20,6 +20,7 @@ Layout of one cache folder (rank r of W writes rows for the indices r, r + W, ..
     shard-<r>-of-<W>/<feature>.npy    memory-mapped [rows, ...] arrays
     shard-<r>-of-<W>/labels.npy       int64 [rows] labels of the samples
     shard-<r>-of-<W>/filled.npy       uint8 [rows]: 1 once written (a killed fill resumes)
+    fill-<r>-of-<W>.lock              held while a process fills that shard (others wait)
     complete.json                     world size, sample count, feature shapes, paths
 """
 
@@ -29,8 +30,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -165,25 +166,27 @@ class FeatureCache:
         if self.complete:
             return
         rank, world = D.get_rank(), D.get_world_size()
-        shard = self._shard(rank, world)
         self._drop_other_layouts(world)
-        mine = list(range(rank, len(dataset), world))  # type: ignore[arg-type]
-        writer = _ShardWriter(shard, len(mine))
-        todo = [i for j, i in enumerate(mine) if not writer.is_filled(j)]
-        if todo:
-            loader = make_loader(
-                IndexedDataset(dataset),
-                batch_size=batch_size,
-                sampler=todo,  # a list is a valid sampler
-                num_workers=num_workers,
-            )
-            was_training = method.training
-            method.eval()
-            try:
-                self._extract_all(method, loader, writer, device, autocast, progress, world)
-            finally:
-                method.train(was_training)
-        writer.close()
+        # two programs filling the same folder (runs of one config with different seeds, side
+        # by side) take turns: the second finds the rows written and only reads them
+        with exclusive_lock(self.folder / f"fill-{rank}-of-{world}.lock"):
+            mine = list(range(rank, len(dataset), world))  # type: ignore[arg-type]
+            writer = _ShardWriter(self._shard(rank, world), len(mine))
+            todo = [i for j, i in enumerate(mine) if not writer.is_filled(j)]
+            if todo:
+                loader = make_loader(
+                    IndexedDataset(dataset),
+                    batch_size=batch_size,
+                    sampler=todo,  # a list is a valid sampler
+                    num_workers=num_workers,
+                )
+                was_training = method.training
+                method.eval()
+                try:
+                    self._extract_all(method, loader, writer, device, autocast, progress, world)
+                finally:
+                    method.train(was_training)
+            writer.close()
         D.barrier()
         if D.is_main_process():
             self._write_complete(dataset, world)
@@ -220,6 +223,24 @@ class FeatureCache:
             features[path.stem] = {"shape": list(array.shape[1:]), "dtype": str(array.dtype)}
         info = {"format": FORMAT, "world": world, "size": len(dataset), "features": features}
         atomic_write_text(self.folder / "complete.json", json.dumps(info, indent=1))
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an advisory lock on ``path`` inside the block: another process asking for the same
+    lock waits until this one leaves (``fcntl.flock``; where it does not exist, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -21,6 +21,7 @@ import json
 import os
 import random
 import shutil
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     """Call ``write(tmp_path)``, fsync, then rename onto ``path``; the old file survives a crash."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    # process and thread in the name: two writers of one file never share a temporary
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}-{threading.get_ident()}")
     try:
         write(tmp)
         with open(tmp, "rb+") as handle:

@@ -92,6 +92,18 @@ def load_splits(config: ExperimentConfig, *, with_train: bool = True) -> Splits:
     return Splits(train, val, test, names)  # type: ignore[arg-type]
 
 
+def build_experiment_method(config: ExperimentConfig, class_names: list[str]) -> nn.Module:
+    """The config's method, its frames and classes taken from the data when the config does
+    not set them, with ``class_names`` set."""
+    method = build_method(
+        config.method.name,
+        config.method.args,
+        defaults={"num_frames": config.data.num_frames, "class_names": class_names},
+    )
+    method.set_classes(class_names)
+    return method
+
+
 def use_feature_cache(
     config: ExperimentConfig, method: nn.Module, train: Dataset
 ) -> tuple[bool, bool]:
@@ -196,13 +208,7 @@ def _train(config, ctx, resume, callbacks) -> dict[str, Any]:
             _check_resume_config(config, out_dir)
         save_config(config, out_dir / "config.yaml")
     splits = load_splits(config)
-    method = build_method(
-        config.method.name,
-        config.method.args,
-        defaults={"num_frames": config.data.num_frames, "class_names": splits.class_names},
-    )
-    method.set_classes(splits.class_names)
-    method.to(ctx.device)
+    method = build_experiment_method(config, splits.class_names).to(ctx.device)
     cache_train, cache_eval = use_feature_cache(config, method, splits.train)
     train_data = prepare_split(splits.train, method, config, ctx, cache_train)
     val_data = prepare_split(splits.val, method, config, ctx, cache_eval) if splits.val else None
