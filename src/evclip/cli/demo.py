@@ -17,6 +17,13 @@ model of each run is chosen on a validation split carved from the training clips
 clips are only ever scored. Re-running the command continues where it stopped: finished runs
 are reused, interrupted ones resume from their last checkpoint, the cache and the benchmark
 keep what they hold.
+
+Runs train side by side, each an ``evclip train`` child process on one thread with its log in
+``OUT/runs/<model>/seed<k>/train.log`` (``--jobs``; by default as many as the cores allow);
+``--jobs 1`` trains them one after another in this process, with progress bars. Both give the
+same numbers. ``--ablations`` trains the paper's Table 4 rows instead of the floors and adds
+linear probes on the same frozen tokens (:mod:`evclip.engine.probe`), which tell whether the
+inputs or the head limit the rows.
 """
 
 from __future__ import annotations
@@ -474,9 +481,8 @@ def probe_note(probes: list[dict[str, Any]]) -> str:
     return (
         "Linear probes on the same frozen CLIP tokens, no fusion head (logistic regression, C "
         f"chosen on `{VAL_SPLIT}`, `evclip probe demo_safe ...`): " + "; ".join(parts) + ". "
-        "A row that matches the probe is limited by what the frozen tokens hold, not by the "
-        "stage it lacks; averaging over frames (the public code) loses the order of the frames, "
-        "and with it the direction of the motion."
+        "A row at the probes' level is limited by what the frozen tokens hold, not by the "
+        "stage it lacks: the head has nothing left to add."
     )
 
 

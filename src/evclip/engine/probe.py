@@ -14,7 +14,7 @@ Pooling over a sample's tokens (each modality's ``[T, N, D]``):
 - ``"frames"``: every token of every frame, in frame order, concatenated (what the paper head's
   temporal embedding keeps);
 - ``"mean"``: tokens averaged over the frames (what the public code does before fusing: the
-  order of the frames, and with it the direction of a motion, is gone).
+  order of the frames is gone; what one frame shows on its own survives).
 """
 
 from __future__ import annotations
