@@ -446,11 +446,16 @@ def train_side_by_side(args, planned, started) -> dict | None:
                 file=sys.stderr,
             )
 
-    outcomes = run_jobs(
-        jobs, parallel=parallel, threads=max(args.threads, 0),
-        on_start=lambda job: _stage(f"{job.name}: started ({job.config.parent})", started),
-        on_finish=finish,
-    )  # fmt: skip
+    try:
+        outcomes = run_jobs(
+            jobs, parallel=parallel, threads=max(args.threads, 0),
+            on_start=lambda job: _stage(f"{job.name}: started ({job.config.parent})", started),
+            on_finish=finish,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"evclip demo: runs stopped (checkpoints saved); continue with: "
+              f"{reproduce_command(args)}", file=sys.stderr)  # fmt: skip
+        raise
     if all(o.ok for o in outcomes) and len(outcomes) == len(jobs):
         return finished
     if any(not o.ok and not o.stopped for o in outcomes):
