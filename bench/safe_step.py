@@ -15,6 +15,11 @@ batch, the loss and the optimiser; only the way CLIP's two towers are called dif
   the public code; the published code read for this script does not do that). ``--breakdown``
   also times per-image vision calls with evclip's text, which splits the gain between the two.
 
+With ``--amp`` (``auto`` by default: where the device has native bf16 matrix products, as CPUs
+with AVX512-BF16 or AMX and recent GPUs do), evclip's step is also timed under the engine's
+bf16 autocast (``optim.amp=bf16``), against the same fp32 public pattern: the public code has no
+mixed precision. bf16 rounds, so that side is checked on the loss only (within 2%).
+
 Every timed step starts from the same weights with a fresh AdamW (reloading them is inside the
 timing for both sides, a fraction of a percent of a step), so the two losses and the gradients
 of a head parameter and of two CLIP parameters (text and vision) must agree to ``--tolerance``
@@ -30,7 +35,7 @@ one-off costs of a first call are small next to such a step): 4 to 5 minutes in 
 ``--text-layers``, ``--classes``, ``--batch`` and ``--frames`` shrink the step.
 
 Run: .venv/bin/python bench/safe_step.py [--batch 2] [--frames 5] [--classes 114] [--width 768]
-     [--breakdown] [--text-per-sample]
+     [--breakdown] [--text-per-sample] [--amp auto|bf16|none]
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from _common import fail, interleaved_medians, machine_note
 from safe_clip_calls import per_image_features, random_batch
 
 from evclip.backbones.configs import build_random_clip, clip_config
+from evclip.engine.build import autocast_factory
 from evclip.models.safe import FEATURE_KEYS, build_safe
 
 #: Parameters whose gradients the two sides must agree on: the head, the text and vision towers.
@@ -175,6 +181,11 @@ def parse_args() -> argparse.Namespace:
         help="also time per-image CLIP calls with evclip's text, to split the "
         "gain between the text and the vision calls",
     )
+    parser.add_argument(
+        "--amp", choices=("auto", "bf16", "none"), default="auto",
+        help="also time evclip's step under the engine's bf16 autocast (optim.amp=bf16; the "
+        "public code has none); auto: where the device has fast bf16 kernels",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=1e-3,
@@ -210,6 +221,14 @@ def main() -> None:
     }
     if args.breakdown:
         losses["vision"] = partial(public_loss, safe, batch, "evclip")
+    if use_bf16(args):
+        autocast = autocast_factory("bf16", torch.device(args.device))
+
+        def bf16_loss():
+            with autocast():
+                return safe.training_step(batch)["loss"]
+
+        losses["bf16"] = bf16_loss
     runs = {name: partial(train_step, safe, initial, fn, args) for name, fn in losses.items()}
     results = interleaved_medians(runs, args.repeats, args.device, warmup=args.warmup)
     (evclip_s, evclip), (public_s, public) = results["evclip"], results["public"]
@@ -248,9 +267,29 @@ def main() -> None:
             f"({vision_s / evclip_s:.2f}x), the shorter text {public_s - vision_s:.2f} s "
             f"({public_s / vision_s:.2f}x)"
         )
+    if "bf16" in results:
+        bf16_s, (bf16_loss_value, _) = results["bf16"]
+        print(
+            f"with the engine's bf16 autocast (optim.amp=bf16): {bf16_s:.2f} s/step, "
+            f"{public_s / bf16_s:.2f}x the public pattern in fp32 (loss {bf16_loss_value:.4f} "
+            f"vs {public[0]:.4f} in fp32; bf16 rounds, so only the loss is compared, to 2%)"
+        )
+        if not abs(bf16_loss_value - public[0]) <= 0.02 * abs(public[0]):
+            fail(f"bf16 loss {bf16_loss_value} is not within 2% of fp32's {public[0]}")
     if args.breakdown:
         check_agreement(evclip, results["vision"][1], args.tolerance)
     print(f"agreement: {check_agreement(evclip, public, args.tolerance)}")
+
+
+def use_bf16(args: argparse.Namespace) -> bool:
+    """``--amp``: bf16 asked for, or (auto) the device runs bf16 matrix products natively."""
+    if args.amp != "auto":
+        return args.amp == "bf16"
+    if args.device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 if __name__ == "__main__":

@@ -228,7 +228,8 @@ class FeatureCache:
 @contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
     """Hold an advisory lock on ``path`` inside the block: another process asking for the same
-    lock waits until this one leaves (``fcntl.flock``; where it does not exist, no lock)."""
+    lock waits until this one leaves (``fcntl.flock``; where it does not exist, or the file
+    system refuses locks, as some network file systems do, no lock)."""
     try:
         import fcntl
     except ImportError:  # not POSIX
@@ -236,7 +237,11 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # e.g. ENOLCK: go on unlocked, as before locks existed
+            yield
+            return
         try:
             yield
         finally:
