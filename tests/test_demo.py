@@ -250,6 +250,28 @@ def test_runs_in_this_process_give_what_the_child_processes_gave(quick_demo, tmp
     assert (out / "runs" / "safe" / "seed0" / "train.log").stat().st_size > 0
 
 
+def test_a_run_trained_by_other_code_is_reused_with_a_warning(quick_demo, capsys):
+    from evclip.cli.main import main
+    from evclip.engine.experiment import code_identity
+
+    out, _, _, args = quick_demo
+    path = out / "runs" / "events" / "seed0" / "metrics.json"
+    text = path.read_text()
+    metrics = json.loads(text)
+    assert metrics["code"] == code_identity()  # each run records the code that trained it
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "warning" not in capsys.readouterr().err
+    path.write_text(json.dumps({**metrics, "code": {"evclip": "0.0.1", "source": "0000"}}))
+    try:
+        assert main(args) == 0
+    finally:
+        path.write_text(text)
+    err = capsys.readouterr().err
+    assert f"warning: {path.parent} was trained by evclip 0.0.1 (0000)" in err
+    assert "delete the folder to train it again" in err
+
+
 def test_demo_refuses_a_run_folder_of_another_experiment(quick_demo, capsys):
     from evclip.cli.main import main
 

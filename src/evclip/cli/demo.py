@@ -215,10 +215,36 @@ def run_state(config) -> str:
                 "give the demo another output folder or delete this one"
             )
     if (out / "metrics.json").is_file() and (out / "model").is_dir():
+        warn_if_other_code(out)
         return "done"
     if read_pointer(out / "checkpoints", "latest") is not None:
         return "resume"
     return "new"
+
+
+def warn_if_other_code(out: Path) -> None:
+    """A finished run is reused on its config alone; say so when other evclip code trained it
+    (its numbers may differ from what this code would give)."""
+    import json
+
+    from evclip.engine.experiment import code_identity
+
+    try:
+        then = json.loads((out / "metrics.json").read_text()).get("code")
+    except (OSError, ValueError):
+        return  # read_run reports a broken metrics.json with its path
+    now = code_identity()
+    if then != now:
+        known = isinstance(then, dict)
+        trained_by = (
+            f"evclip {then.get('evclip')} ({then.get('source')})" if known else "an older evclip"
+        )
+        print(
+            f"evclip demo: warning: {out} was trained by {trained_by}, not by this evclip "
+            f"{now['evclip']} ({now['source']}); its results are reused: delete the folder to "
+            "train it again",
+            file=sys.stderr,
+        )
 
 
 def train_one(config) -> tuple[str, float]:

@@ -92,6 +92,22 @@ def load_splits(config: ExperimentConfig, *, with_train: bool = True) -> Splits:
     return Splits(train, val, test, names)  # type: ignore[arg-type]
 
 
+def code_identity() -> dict[str, str]:
+    """evclip's version and a digest of its source files (``.py`` and shipped ``.yaml``): two
+    runs with the same digest ran the same evclip code."""
+    import hashlib
+
+    import evclip
+
+    package = Path(evclip.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return {"evclip": evclip.__version__, "source": digest.hexdigest()[:16]}
+
+
 def build_experiment_method(config: ExperimentConfig, class_names: list[str]) -> nn.Module:
     """The config's method, its frames and classes taken from the data when the config does
     not set them, with ``class_names`` set."""
@@ -307,6 +323,7 @@ def _finish(
     """Main process: metrics.json, per-class table, plots, the exported model folder."""
     log.flush()
     metrics = {"val": results["val"], "best": results["best"], "status": results["status"]}
+    metrics["code"] = code_identity()
     if test_metrics is not None:
         metrics["test"] = test_metrics
         (out_dir / "per_class.md").write_text(per_class_table(test_metrics) + "\n")
