@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 
 def synchronize(device: str | torch.device) -> None:
@@ -66,3 +67,26 @@ def fail(message: str) -> None:
     """Prints ``message`` to stderr and exits with status 1 (outputs disagree)."""
     print(f"FAILED: {message}", file=sys.stderr)
     raise SystemExit(1)
+
+
+def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_attention_backward_flops(grad, query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad, query, key, value)
+
+
+#: Attention kernels the flop counter has no formula for (the CPU's fused one, both ways).
+CPU_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: (
+        _cpu_attention_backward_flops
+    ),
+}
+
+
+def flop_counter(**kwargs: Any) -> FlopCounterMode:
+    """torch's ``FlopCounterMode`` (no table printed) that also counts the CPU's fused
+    attention, which it has no formula for; a multiply-add counts as 2 FLOPs."""
+    return FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS, **kwargs)

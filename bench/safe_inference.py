@@ -29,21 +29,10 @@ import argparse
 import time
 
 import torch
-from _common import fail, interleaved_medians, machine_note, synchronize
+from _common import fail, flop_counter, interleaved_medians, machine_note, synchronize
 from safe_step import add_model_args, build_model, labelled_batch, model_note
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
-    return sdpa_flop_count(query, key, value)
-
-
-#: Attention kernels the flop counter has no formula for (the CPU's fused one).
-EXTRA_FLOP_FORMULAS = {
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
-}
 
 
 def matmul_peak(size: int, tries: int, dtype: torch.dtype, device: str) -> float:
@@ -64,7 +53,7 @@ def matmul_peak(size: int, tries: int, dtype: torch.dtype, device: str) -> float
 
 def count_flops(safe, batch: dict) -> tuple[int, int]:
     """FLOPs of one ``predict`` call: (total, of which the fusion head)."""
-    with FlopCounterMode(display=False, depth=1, custom_mapping=EXTRA_FLOP_FORMULAS) as counter:
+    with flop_counter(depth=1) as counter:
         safe.predict(batch)
     # the counter names top-level modules by class: CLIP's vision model and projection, the head
     head = counter.get_flop_counts().get(type(safe.head).__name__, {})

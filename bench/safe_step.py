@@ -50,7 +50,7 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
-from _common import fail, interleaved_medians, machine_note
+from _common import fail, flop_counter, interleaved_medians, machine_note
 from safe_clip_calls import per_image_features, random_batch
 
 from evclip.backbones.configs import build_random_clip, clip_config
@@ -301,10 +301,8 @@ def main() -> None:
 
 
 def count_flops(step) -> int:
-    """FLOPs of one training step (torch's FlopCounterMode: matrix products and convolutions)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
+    """FLOPs of one training step (matrix products, convolutions, attention)."""
+    with flop_counter() as counter:
         step()
     return counter.get_total_flops()
 

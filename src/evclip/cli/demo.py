@@ -435,8 +435,6 @@ def train_in_turn(args, planned, started) -> dict | None:
 def train_side_by_side(args, planned, started) -> dict | None:
     """The runs in ``evclip train`` child processes, ``demo_jobs`` at a time (one thread
     each); {(model key, seed): (state, seconds)}, or None when one stopped or failed."""
-    import dataclasses
-
     from evclip.cli._parallel import Job, log_tail, run_jobs
     from evclip.engine.config import save_config
 
@@ -448,8 +446,7 @@ def train_side_by_side(args, planned, started) -> dict | None:
             continue
         out = Path(config.run.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        quiet = dataclasses.replace(config, run=dataclasses.replace(config.run, progress=False))
-        save_config(quiet, out / "config.yaml")
+        save_config(config, out / "config.yaml")  # the child's --quiet turns its bars off
         job = Job(f"{model.name}, seed {seed}", out / "config.yaml", out / "train.log",
                   resume=state == "resume")  # fmt: skip
         jobs.append(job)

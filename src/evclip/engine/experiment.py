@@ -15,6 +15,7 @@ validation split the last checkpoint is the model. The test split is never used 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -95,6 +96,14 @@ def load_splits(config: ExperimentConfig, *, with_train: bool = True) -> Splits:
 def code_identity() -> dict[str, str]:
     """evclip's version and a digest of its source files (``.py`` and shipped ``.yaml``): two
     runs with the same digest ran the same evclip code."""
+    import evclip
+
+    return {"evclip": evclip.__version__, "source": _source_digest()}
+
+
+@functools.cache
+def _source_digest() -> str:
+    """Once per process: the files a running program imported do not change under it."""
     import hashlib
 
     import evclip
@@ -105,7 +114,7 @@ def code_identity() -> dict[str, str]:
         if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts:
             digest.update(path.relative_to(package).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
-    return {"evclip": evclip.__version__, "source": digest.hexdigest()[:16]}
+    return digest.hexdigest()[:16]
 
 
 def build_experiment_method(config: ExperimentConfig, class_names: list[str]) -> nn.Module:
