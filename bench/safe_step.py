@@ -20,10 +20,11 @@ with AVX512-BF16 or AMX and recent GPUs do), evclip's step is also timed under t
 bf16 autocast (``optim.amp=bf16``), against the same fp32 public pattern: the public code has no
 mixed precision. bf16 rounds, so that side is checked on the loss only (within 2%).
 
-``--flops`` counts each side's FLOPs (one more step each): on the 2-core CPU both sides run
-near its matrix-multiply peak (2.89 TFLOP at 88 GFLOP/s against 4.59 TFLOP at 87 GFLOP/s), so
-the step ratio there is the FLOP ratio, 1.6x; the rest of a GPU's gain (one launch instead of
-20, no idle device between one-image calls) does not exist on a CPU.
+``--flops`` counts each side's FLOPs (one more step each). On the 2-core CPU: 3.22 TFLOP at 98
+GFLOP/s against 4.99 TFLOP at 90 GFLOP/s, with the matrix-multiply peak at 140-188 GFLOP/s, so
+the public pattern's one-image calls already keep the CPU busy and the step ratio cannot go far
+past the FLOP ratio (1.55x); a GPU's further gain (one launch instead of 20, no idle device
+between one-image calls) does not exist on a CPU.
 
 Every timed step starts from the same weights with a fresh AdamW (reloading them is inside the
 timing for both sides, a fraction of a percent of a step), so the two losses and the gradients
@@ -296,7 +297,7 @@ def main() -> None:
             print(f"{name}: {counted[name] / 1e12:.2f} TFLOP a step, {rate:.0f} GFLOP/s timed")
         print(
             f"FLOP ratio public / evclip: {counted['public'] / counted['evclip']:.2f}x (the step "
-            "ratio where both sides run at the device's matrix-multiply peak)"
+            "ratio if both sides ran at the same FLOP rate)"
         )
 
 
